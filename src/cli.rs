@@ -1,0 +1,190 @@
+//! Command-line arguments (clap) and their translation into library configurations.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::reports::{EncodeOptions, Format};
+use crate::time::{self, Millis};
+use crate::window::WindowSpec;
+
+/// Audits AWS Backup estates: Audit Manager compatible job reports from an estate snapshot.
+#[derive(Debug, Parser)]
+#[command(name = "backup-audit", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "BACKUP_AUDIT_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Log level filter (error, warn, info, debug, trace, or a tracing directive).
+    #[arg(long, global = true, default_value = "info", env = "BACKUP_AUDIT_LOG")]
+    pub log_level: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (CloudWatch, log shippers).
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every report plan of the estate and write the reports in the report-plan key layout.
+    Run(RunArgs),
+    /// Make one ad-hoc report over every account and region of the estate.
+    Report(ReportArgs),
+    /// Write a synthetic estate snapshot (for demos, tests and benchmarks).
+    Generate(GenerateArgs),
+}
+
+/// Where the estate comes from and which clock and window apply.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// The estate snapshot folder (see the README's "Estate layout").
+    #[arg(long, value_name = "DIR")]
+    pub source: PathBuf,
+    /// The run's clock, ISO-8601 (default: the snapshot's `snapshot.json` CollectedAt, else now).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<Millis>,
+    /// Job report window: `daily` is the previous UTC day, `last-24h` ends at --now.
+    #[arg(long, value_enum, default_value_t = WindowArg::Daily, conflicts_with_all = ["from", "to"])]
+    pub window: WindowArg,
+    /// Start of a custom window (inclusive), ISO-8601; needs --to.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "to")]
+    pub from: Option<Millis>,
+    /// End of a custom window (exclusive), ISO-8601; needs --from.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "from")]
+    pub to: Option<Millis>,
+    /// Account id of a flat (single-account) snapshot, if its ARNs do not tell.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Region of a flat (single-account) snapshot, if its ARNs do not tell.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Write CSV cells that start with = + - @ as they are (default: prefix them with ').
+    #[arg(long)]
+    pub allow_csv_formulas: bool,
+}
+
+/// The window argument.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum WindowArg {
+    /// `[D-1 00:00Z, D 00:00Z)`, D the UTC date of --now.
+    Daily,
+    /// `[now-24h, now)`.
+    #[value(name = "last-24h")]
+    Last24h,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Folder the reports are written below, in the report-plan key layout.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also run this report plan (`describe-report-plan` JSON); repeatable.
+    #[arg(long = "report-plan-file", value_name = "FILE")]
+    pub report_plan_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Report template: BACKUP_JOB_REPORT, COPY_JOB_REPORT or RESTORE_JOB_REPORT.
+    #[arg(long)]
+    pub template: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    pub format: FormatArg,
+    /// A folder to write the report file into, or `-` for standard output.
+    #[arg(long, value_name = "DIR|-", default_value = "-")]
+    pub out: String,
+}
+
+/// The format argument.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Csv,
+    Json,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Json => Format::Json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// A new or empty folder to write the estate into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of accounts.
+    #[arg(long, default_value_t = 2)]
+    pub accounts: usize,
+    /// Regions, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "us-east-1,eu-west-1")]
+    pub regions: Vec<String>,
+    /// Resources in total, spread over accounts and regions.
+    #[arg(long, default_value_t = 40)]
+    pub resources: usize,
+    /// Days of job history ending at --now.
+    #[arg(long, default_value_t = 3)]
+    pub days: u32,
+    /// Random seed; the same seed writes the same bytes.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// The snapshot's clock (default 2026-11-24T03:00:00Z, so the demo is the same every day).
+    #[arg(long, value_parser = parse_time)]
+    pub now: Option<Millis>,
+    /// Backup jobs in total (default: one per resource per day).
+    #[arg(long)]
+    pub backup_jobs: Option<usize>,
+    /// Copy jobs in total (default: one per five backup jobs).
+    #[arg(long)]
+    pub copy_jobs: Option<usize>,
+    /// Restore jobs in total (default: one per fifty backup jobs).
+    #[arg(long)]
+    pub restore_jobs: Option<usize>,
+    /// At most this many recovery points per account and region (default: all).
+    #[arg(long)]
+    pub max_recovery_points: Option<usize>,
+    /// Jobs per page file, as the API's MaxResults.
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: usize,
+}
+
+fn parse_time(s: &str) -> Result<Millis, String> {
+    time::parse_iso(s)
+        .ok_or_else(|| format!("`{s}` is not an ISO-8601 time; expected e.g. 2026-11-24T03:00:00Z"))
+}
+
+impl SourceArgs {
+    /// The window the arguments ask for.
+    pub fn window(&self) -> Result<WindowSpec, String> {
+        match (self.from, self.to) {
+            (Some(from), Some(to)) if from < to => Ok(WindowSpec::Range { from, to }),
+            (Some(_), Some(_)) => Err("--from must be earlier than --to".into()),
+            _ => Ok(match self.window {
+                WindowArg::Daily => WindowSpec::Daily,
+                WindowArg::Last24h => WindowSpec::Last24h,
+            }),
+        }
+    }
+
+    /// Writer options.
+    pub fn encode(&self) -> EncodeOptions {
+        EncodeOptions {
+            neutralise_formulas: !self.allow_csv_formulas,
+        }
+    }
+}

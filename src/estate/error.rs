@@ -1,0 +1,26 @@
+//! Errors of the collect stage: reading an estate snapshot.
+
+use std::path::PathBuf;
+
+/// Why an estate could not be read. Every variant names the file; JSON errors name the path
+/// inside it (`$.BackupJobs[3].CreationDate`) and say what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The file or folder could not be read.
+    #[error("cannot read `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON, or a field has the wrong type or is missing.
+    #[error("`{path}` at `{json_path}`: {message}")]
+    Json {
+        path: PathBuf,
+        json_path: String,
+        message: String,
+    },
+    /// The folder does not follow the estate layout.
+    #[error("`{path}`: {message}")]
+    Layout { path: PathBuf, message: String },
+}

@@ -1,0 +1,301 @@
+//! Job pages to job rows, keeping only the jobs a report window can show.
+//!
+//! A job report holds the jobs that finished inside the window plus the jobs still active at
+//! `now`, as Audit Manager's do. Everything else is dropped while the page is parsed, before a
+//! single string is copied: on a 30-day estate a daily report needs about one job in thirty.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+
+use super::model::{Lifecycle, RawBackupJob, RawCopyJob, RawCreatedBy, RawRestoreJob};
+use crate::time::Millis;
+
+/// Which jobs to keep: finished in `[from, to)`, or active at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Inclusive start of the report window.
+    pub from: Millis,
+    /// Exclusive end of the report window.
+    pub to: Millis,
+    /// The run's clock; a job created after it is not yet known and is dropped.
+    pub now: Millis,
+}
+
+/// Job states that are still going: such a job belongs in every report made while it runs.
+///
+/// BACKUP: CREATED, PENDING, RUNNING, ABORTING. COPY: CREATED, RUNNING, plus the transitional
+/// ABORTING, COMPLETING and FAILING of `CopyJobStatus`. RESTORE: CREATED, PENDING, RUNNING.
+pub fn is_active_state(state: &str) -> bool {
+    matches!(
+        state,
+        "CREATED" | "PENDING" | "RUNNING" | "ABORTING" | "COMPLETING" | "FAILING"
+    )
+}
+
+impl JobFilter {
+    /// Whether a job with this state and these dates belongs in the report.
+    pub fn keeps(&self, state: &str, created: Millis, completed: Option<Millis>) -> bool {
+        if created >= self.now {
+            return false;
+        }
+        if is_active_state(state) {
+            return true;
+        }
+        matches!(completed, Some(c) if c >= self.from && c < self.to)
+    }
+}
+
+/// Plan and rule identity of a job, as the job itself reports it (`CreatedBy`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Creator {
+    pub backup_plan_id: Option<String>,
+    pub backup_plan_arn: Option<String>,
+    pub backup_plan_version: Option<String>,
+    pub backup_rule_id: Option<String>,
+    pub backup_plan_name: Option<String>,
+    pub backup_rule_name: Option<String>,
+    pub backup_rule_cron: Option<String>,
+    pub backup_rule_timezone: Option<String>,
+}
+
+fn own(v: &Option<Cow<'_, str>>) -> Option<String> {
+    v.as_ref().map(|s| s.to_string())
+}
+
+impl Creator {
+    fn from_raw(raw: &Option<RawCreatedBy<'_>>) -> Self {
+        let Some(c) = raw else { return Self::default() };
+        Creator {
+            backup_plan_id: own(&c.backup_plan_id),
+            backup_plan_arn: own(&c.backup_plan_arn),
+            backup_plan_version: own(&c.backup_plan_version),
+            backup_rule_id: own(&c.backup_rule_id),
+            backup_plan_name: own(&c.backup_plan_name),
+            backup_rule_name: own(&c.backup_rule_name),
+            backup_rule_cron: own(&c.backup_rule_cron),
+            backup_rule_timezone: own(&c.backup_rule_timezone),
+        }
+    }
+}
+
+/// `BackupOptions` as canonical compact JSON (keys sorted), so CLI and wire snapshots match.
+fn canonical_options(raw: Option<&RawValue>) -> Option<String> {
+    let raw = raw?;
+    match serde_json::from_str::<BTreeMap<String, String>>(raw.get()) {
+        Ok(map) => serde_json::to_string(&map).ok(),
+        Err(_) => Some(raw.get().to_string()),
+    }
+}
+
+/// One backup job that the window keeps, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupJobRow {
+    pub account_id: String,
+    pub region: String,
+    pub backup_job_id: String,
+    pub state: String,
+    pub status_message: Option<String>,
+    pub message_category: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_arn: Option<String>,
+    pub resource_name: Option<String>,
+    pub created_by: Creator,
+    pub initiation_date: Option<Millis>,
+    pub start_by: Option<Millis>,
+    pub backup_options: Option<String>,
+    pub backup_type: Option<String>,
+    pub is_parent: Option<bool>,
+    pub parent_job_id: Option<String>,
+    pub creation_date: Millis,
+    pub completion_date: Option<Millis>,
+    pub expected_completion_date: Option<Millis>,
+    pub recovery_point_arn: Option<String>,
+    pub backup_size_in_bytes: Option<i64>,
+    pub percent_done: Option<String>,
+    pub backup_vault_name: Option<String>,
+    pub backup_vault_arn: Option<String>,
+    pub vault_type: Option<String>,
+    pub vault_lock_state: Option<String>,
+    pub is_encrypted: Option<bool>,
+    pub encryption_key_arn: Option<String>,
+    pub lifecycle: Option<Lifecycle>,
+    pub iam_role_arn: Option<String>,
+}
+
+impl BackupJobRow {
+    /// Copies a borrowed job into a row; `account_id` falls back to the snapshot folder's.
+    pub fn from_raw(j: &RawBackupJob<'_>, account: &str, region: &str) -> Self {
+        BackupJobRow {
+            account_id: own(&j.account_id).unwrap_or_else(|| account.to_string()),
+            region: region.to_string(),
+            backup_job_id: j.backup_job_id.to_string(),
+            state: j.state.to_string(),
+            status_message: own(&j.status_message),
+            message_category: own(&j.message_category),
+            resource_type: own(&j.resource_type),
+            resource_arn: own(&j.resource_arn),
+            resource_name: own(&j.resource_name),
+            created_by: Creator::from_raw(&j.created_by),
+            initiation_date: j.initiation_date.map(|t| t.0),
+            start_by: j.start_by.map(|t| t.0),
+            backup_options: canonical_options(j.backup_options),
+            backup_type: own(&j.backup_type),
+            is_parent: j.is_parent,
+            parent_job_id: own(&j.parent_job_id),
+            creation_date: j.creation_date.0,
+            completion_date: j.completion_date.map(|t| t.0),
+            expected_completion_date: j.expected_completion_date.map(|t| t.0),
+            recovery_point_arn: own(&j.recovery_point_arn),
+            backup_size_in_bytes: j.backup_size_in_bytes,
+            percent_done: own(&j.percent_done),
+            backup_vault_name: own(&j.backup_vault_name),
+            backup_vault_arn: own(&j.backup_vault_arn),
+            vault_type: own(&j.vault_type),
+            vault_lock_state: own(&j.vault_lock_state),
+            is_encrypted: j.is_encrypted,
+            encryption_key_arn: own(&j.encryption_key_arn),
+            lifecycle: j.recovery_point_lifecycle,
+            iam_role_arn: own(&j.iam_role_arn),
+        }
+    }
+}
+
+/// One copy job that the window keeps, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyJobRow {
+    pub account_id: String,
+    pub region: String,
+    pub copy_job_id: String,
+    pub state: String,
+    pub status_message: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_arn: Option<String>,
+    pub resource_name: Option<String>,
+    pub created_by: Creator,
+    pub is_parent: Option<bool>,
+    pub parent_job_id: Option<String>,
+    pub creation_date: Millis,
+    pub completion_date: Option<Millis>,
+    pub backup_size_in_bytes: Option<i64>,
+    pub source_recovery_point_arn: Option<String>,
+    pub source_backup_vault_arn: Option<String>,
+    pub destination_recovery_point_arn: Option<String>,
+    pub destination_backup_vault_arn: Option<String>,
+    pub destination_vault_type: Option<String>,
+    pub destination_vault_lock_state: Option<String>,
+    pub destination_encryption_key_arn: Option<String>,
+    pub destination_lifecycle: Option<Lifecycle>,
+    pub iam_role_arn: Option<String>,
+}
+
+impl CopyJobRow {
+    /// Copies a borrowed copy job into a row.
+    pub fn from_raw(j: &RawCopyJob<'_>, account: &str, region: &str) -> Self {
+        CopyJobRow {
+            account_id: own(&j.account_id).unwrap_or_else(|| account.to_string()),
+            region: region.to_string(),
+            copy_job_id: j.copy_job_id.to_string(),
+            state: j.state.to_string(),
+            status_message: own(&j.status_message),
+            resource_type: own(&j.resource_type),
+            resource_arn: own(&j.resource_arn),
+            resource_name: own(&j.resource_name),
+            created_by: Creator::from_raw(&j.created_by),
+            is_parent: j.is_parent,
+            parent_job_id: own(&j.parent_job_id),
+            creation_date: j.creation_date.0,
+            completion_date: j.completion_date.map(|t| t.0),
+            backup_size_in_bytes: j.backup_size_in_bytes,
+            source_recovery_point_arn: own(&j.source_recovery_point_arn),
+            source_backup_vault_arn: own(&j.source_backup_vault_arn),
+            destination_recovery_point_arn: own(&j.destination_recovery_point_arn),
+            destination_backup_vault_arn: own(&j.destination_backup_vault_arn),
+            destination_vault_type: own(&j.destination_vault_type),
+            destination_vault_lock_state: own(&j.destination_vault_lock_state),
+            destination_encryption_key_arn: own(&j.destination_encryption_key_arn),
+            destination_lifecycle: j.destination_recovery_point_lifecycle,
+            iam_role_arn: own(&j.iam_role_arn),
+        }
+    }
+}
+
+/// One restore job that the window keeps, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreJobRow {
+    pub account_id: String,
+    pub region: String,
+    pub restore_job_id: String,
+    pub status: String,
+    pub status_message: Option<String>,
+    pub resource_type: Option<String>,
+    pub recovery_point_arn: Option<String>,
+    pub source_resource_arn: Option<String>,
+    pub backup_vault_arn: Option<String>,
+    pub created_resource_arn: Option<String>,
+    pub creation_date: Millis,
+    pub completion_date: Option<Millis>,
+    pub backup_size_in_bytes: Option<i64>,
+    pub percent_done: Option<String>,
+    pub is_parent: Option<bool>,
+    pub parent_job_id: Option<String>,
+    pub iam_role_arn: Option<String>,
+}
+
+impl RestoreJobRow {
+    /// Copies a borrowed restore job into a row.
+    pub fn from_raw(j: &RawRestoreJob<'_>, account: &str, region: &str) -> Self {
+        RestoreJobRow {
+            account_id: own(&j.account_id).unwrap_or_else(|| account.to_string()),
+            region: region.to_string(),
+            restore_job_id: j.restore_job_id.to_string(),
+            status: j.status.to_string(),
+            status_message: own(&j.status_message),
+            resource_type: own(&j.resource_type),
+            recovery_point_arn: own(&j.recovery_point_arn),
+            source_resource_arn: own(&j.source_resource_arn),
+            backup_vault_arn: own(&j.backup_vault_arn),
+            created_resource_arn: own(&j.created_resource_arn),
+            creation_date: j.creation_date.0,
+            completion_date: j.completion_date.map(|t| t.0),
+            backup_size_in_bytes: j.backup_size_in_bytes,
+            percent_done: own(&j.percent_done),
+            is_parent: j.is_parent,
+            parent_job_id: own(&j.parent_job_id),
+            iam_role_arn: own(&j.iam_role_arn),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_edges_are_half_open() {
+        let f = JobFilter {
+            from: 1000,
+            to: 2000,
+            now: 2500,
+        };
+        assert!(
+            f.keeps("COMPLETED", 500, Some(1000)),
+            "a job ending on the start is in"
+        );
+        assert!(
+            !f.keeps("COMPLETED", 500, Some(2000)),
+            "a job ending on the end is out"
+        );
+        assert!(!f.keeps("FAILED", 500, Some(999)));
+        assert!(f.keeps("RUNNING", 100, None), "active jobs are always in");
+        assert!(
+            !f.keeps("RUNNING", 2500, None),
+            "jobs created at or after now are unknown"
+        );
+        assert!(
+            !f.keeps("COMPLETED", 500, None),
+            "a finished job without a date is in no window"
+        );
+    }
+}

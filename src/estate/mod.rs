@@ -1,0 +1,167 @@
+//! Collect stage: the estate, read from a snapshot folder.
+//!
+//! An [`Estate`] is everything known about the AWS Backup estate of some accounts and
+//! regions, as typed records. It also remembers which datasets were collected for each
+//! account and region ([`Scope::collected`]), so that later stages can tell "there are none"
+//! from "nobody looked": a missing file is never read as an empty, compliant list.
+
+pub mod error;
+pub mod jobs;
+pub mod model;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use error::CollectError;
+pub use jobs::{BackupJobRow, CopyJobRow, JobFilter, RestoreJobRow};
+pub use snapshot::{ReadOptions, read};
+
+use model::{
+    BackupRule, BackupSelection, BackupVault, Framework, ProtectedResource, RecoveryPoint,
+    ReportPlan, TaggedResource,
+};
+
+/// One account and region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScopeId {
+    pub account: String,
+    pub region: String,
+}
+
+/// The datasets of the layout, one per AWS command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dataset {
+    BackupJobs,
+    CopyJobs,
+    RestoreJobs,
+    Vaults,
+    VaultDetails,
+    VaultPolicies,
+    RecoveryPoints,
+    Plans,
+    PlanDetails,
+    Selections,
+    SelectionDetails,
+    ProtectedResources,
+    ProtectedResourceDetails,
+    Resources,
+    Instances,
+    Frameworks,
+    FrameworkDetails,
+    ReportPlans,
+    ReportPlanDetails,
+}
+
+impl Dataset {
+    /// The AWS CLI command whose output this dataset is.
+    pub fn command(self) -> &'static str {
+        match self {
+            Dataset::BackupJobs => "list-backup-jobs",
+            Dataset::CopyJobs => "list-copy-jobs",
+            Dataset::RestoreJobs => "list-restore-jobs",
+            Dataset::Vaults => "list-backup-vaults",
+            Dataset::VaultDetails => "describe-backup-vault",
+            Dataset::VaultPolicies => "get-backup-vault-access-policy",
+            Dataset::RecoveryPoints => "list-recovery-points-by-backup-vault",
+            Dataset::Plans => "list-backup-plans",
+            Dataset::PlanDetails => "get-backup-plan",
+            Dataset::Selections => "list-backup-selections",
+            Dataset::SelectionDetails => "get-backup-selection",
+            Dataset::ProtectedResources => "list-protected-resources",
+            Dataset::ProtectedResourceDetails => "describe-protected-resource",
+            Dataset::Resources => "get-resources",
+            Dataset::Instances => "describe-instances",
+            Dataset::Frameworks => "list-frameworks",
+            Dataset::FrameworkDetails => "describe-framework",
+            Dataset::ReportPlans => "list-report-plans",
+            Dataset::ReportPlanDetails => "describe-report-plan",
+        }
+    }
+}
+
+/// One account and region of the estate, and the datasets collected for it.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub id: ScopeId,
+    pub collected: BTreeSet<Dataset>,
+}
+
+/// A backup vault with its access policy, if one was collected.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    pub scope: usize,
+    pub vault: BackupVault,
+    pub policy: Option<String>,
+}
+
+/// A backup plan; `rules` is `None` when its `get-backup-plan` file was not collected.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub scope: usize,
+    pub id: String,
+    pub arn: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub rules: Option<Vec<BackupRule>>,
+}
+
+/// A backup selection; `selection` is `None` when its `get-backup-selection` file is missing.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub scope: usize,
+    pub plan_id: String,
+    pub selection_id: String,
+    pub selection: Option<BackupSelection>,
+}
+
+/// A framework; `detail` is `None` when its `describe-framework` file is missing.
+#[derive(Debug, Clone)]
+pub struct FrameworkEntry {
+    pub scope: usize,
+    pub name: String,
+    pub arn: Option<String>,
+    pub detail: Option<Framework>,
+}
+
+/// Everything read from one estate snapshot. Row vectors are in a deterministic order.
+#[derive(Debug, Clone, Default)]
+pub struct Estate {
+    pub scopes: Vec<Scope>,
+    pub backup_jobs: Vec<BackupJobRow>,
+    pub copy_jobs: Vec<CopyJobRow>,
+    pub restore_jobs: Vec<RestoreJobRow>,
+    pub vaults: Vec<Vault>,
+    pub recovery_points: Vec<(usize, RecoveryPoint)>,
+    pub plans: Vec<Plan>,
+    pub selections: Vec<Selection>,
+    pub protected_resources: Vec<(usize, ProtectedResource)>,
+    pub inventory: Vec<(usize, TaggedResource)>,
+    /// EC2 instance id → state name (`running`, `stopped`, …), per scope.
+    pub instance_states: BTreeMap<(usize, String), String>,
+    pub frameworks: Vec<FrameworkEntry>,
+    pub report_plans: Vec<(usize, ReportPlan)>,
+}
+
+impl Estate {
+    /// Whether `dataset` was collected for scope `scope`.
+    pub fn has(&self, scope: usize, dataset: Dataset) -> bool {
+        self.scopes[scope].collected.contains(&dataset)
+    }
+
+    /// The scope index of an account and region, if the estate has it.
+    pub fn scope_index(&self, account: &str, region: &str) -> Option<usize> {
+        self.scopes
+            .iter()
+            .position(|s| s.id.account == account && s.id.region == region)
+    }
+
+    /// Distinct account ids, sorted.
+    pub fn accounts(&self) -> BTreeSet<&str> {
+        self.scopes.iter().map(|s| s.id.account.as_str()).collect()
+    }
+
+    /// Distinct regions, sorted.
+    pub fn regions(&self) -> BTreeSet<&str> {
+        self.scopes.iter().map(|s| s.id.region.as_str()).collect()
+    }
+}

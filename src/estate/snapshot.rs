@@ -1,0 +1,891 @@
+//! The estate snapshot folder: a public contract, read exactly as the README documents it.
+//!
+//! ```text
+//! DIR/<account-id>/<region>/<command>.json           one response body (auto-paginated CLI output)
+//! DIR/<account-id>/<region>/<command>/page-*.json    or several raw pages, read in name order
+//! DIR/<account-id>/<region>/<command>/<key>.json     per-entity commands (<key> = name or id)
+//! DIR/<command>.json                                 flat single-account layout
+//! ```
+//!
+//! Every file becomes one [`Task`]; all tasks of all accounts and regions are parsed in
+//! parallel (rayon), then assembled into an [`Estate`] in a fixed order so that the result
+//! does not depend on thread timing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use super::error::CollectError;
+use super::jobs::{BackupJobRow, CopyJobRow, JobFilter, RestoreJobRow};
+use super::model::*;
+use super::{Dataset, Estate, Plan, Scope, ScopeId, Selection, Vault};
+
+/// How to read a snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Keep only the jobs a report over this window shows; `None` skips job files entirely.
+    pub jobs: Option<JobFilter>,
+    /// For the flat layout: the account the files belong to (else read from ARNs).
+    pub account: Option<String>,
+    /// For the flat layout: the region the files belong to (else read from ARNs).
+    pub region: Option<String>,
+}
+
+/// What one file holds, by command.
+#[derive(Debug, Clone)]
+enum Kind {
+    BackupJobs,
+    CopyJobs,
+    RestoreJobs,
+    Vaults,
+    VaultDetail,
+    VaultPolicy(String),
+    RecoveryPoints,
+    Plans,
+    PlanDetail,
+    Selections,
+    SelectionDetail,
+    ProtectedResources,
+    ProtectedResourceDetail,
+    Resources,
+    Instances,
+    Frameworks,
+    FrameworkDetail,
+    ReportPlans,
+    ReportPlanDetail,
+}
+
+/// One file to parse, with the scope it belongs to.
+#[derive(Debug, Clone)]
+struct Task {
+    scope: usize,
+    kind: Kind,
+    path: PathBuf,
+}
+
+/// A parsed file.
+enum Parsed {
+    BackupJobs(Vec<BackupJobRow>),
+    CopyJobs(Vec<CopyJobRow>),
+    RestoreJobs(Vec<RestoreJobRow>),
+    Vaults(Vec<BackupVault>),
+    VaultDetail(BackupVault),
+    VaultPolicy(String, String),
+    RecoveryPoints(Vec<RecoveryPoint>),
+    Plans(Vec<BackupPlanSummary>),
+    PlanDetail(Box<GetBackupPlan>),
+    Selections(Vec<BackupSelectionSummary>),
+    SelectionDetail(Box<GetBackupSelection>),
+    ProtectedResources(Vec<ProtectedResource>),
+    ProtectedResourceDetail(ProtectedResource),
+    Resources(Vec<TaggedResource>),
+    Instances(Vec<(String, String)>),
+    Frameworks(Vec<FrameworkSummary>),
+    FrameworkDetail(Box<Framework>),
+    ReportPlans(Vec<ReportPlan>),
+    ReportPlanDetail(Box<ReportPlan>),
+}
+
+/// Reads the estate snapshot at `dir`.
+pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
+    let scopes = discover_scopes(dir, opts)?;
+    let mut tasks = Vec::new();
+    let mut out_scopes = Vec::with_capacity(scopes.len());
+    for (i, (id, path)) in scopes.iter().enumerate() {
+        let collected = plan_scope(i, path, opts, &mut tasks)?;
+        out_scopes.push(Scope {
+            id: id.clone(),
+            collected,
+        });
+    }
+    // Big files first, so that the last thread to finish does not start on a large page.
+    let parsed: Vec<(usize, Parsed)> = tasks
+        .par_iter()
+        .map(|t| parse_task(t, &out_scopes[t.scope].id, opts.jobs.as_ref()).map(|p| (t.scope, p)))
+        .collect::<Result<_, _>>()?;
+    Ok(assemble(out_scopes, parsed))
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> CollectError {
+    CollectError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn layout_err(path: &Path, message: impl Into<String>) -> CollectError {
+    CollectError::Layout {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `ap-southeast-5`, `cn-north-1`.
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, CollectError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        let path = entry.path();
+        let is_dir = path.is_dir();
+        if let Some(name) = entry.file_name().to_str() {
+            if !name.starts_with('.') {
+                out.push((name.to_string(), path, is_dir));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every command name of the layout, as a top-level file or folder name.
+const COMMANDS: &[&str] = &[
+    "list-backup-jobs",
+    "list-copy-jobs",
+    "list-restore-jobs",
+    "list-backup-vaults",
+    "describe-backup-vault",
+    "get-backup-vault-access-policy",
+    "list-recovery-points-by-backup-vault",
+    "list-backup-plans",
+    "get-backup-plan",
+    "list-backup-selections",
+    "get-backup-selection",
+    "list-protected-resources",
+    "describe-protected-resource",
+    "list-frameworks",
+    "describe-framework",
+    "list-report-plans",
+    "describe-report-plan",
+    "get-resources",
+    "describe-instances",
+];
+
+fn discover_scopes(
+    dir: &Path,
+    opts: &ReadOptions,
+) -> Result<Vec<(ScopeId, PathBuf)>, CollectError> {
+    if !dir.is_dir() {
+        return Err(layout_err(
+            dir,
+            "is not a folder; expected an estate snapshot folder",
+        ));
+    }
+    let entries = sorted_entries(dir)?;
+    let flat = entries
+        .iter()
+        .any(|(name, _, _)| COMMANDS.contains(&name.strip_suffix(".json").unwrap_or(name)));
+    if flat {
+        let (account, region) = match (&opts.account, &opts.region) {
+            (Some(a), Some(r)) => (a.clone(), r.clone()),
+            _ => {
+                let (a, r) = sniff_account_region(dir)?;
+                (
+                    opts.account.clone().unwrap_or(a),
+                    opts.region.clone().unwrap_or(r),
+                )
+            }
+        };
+        return Ok(vec![(ScopeId { account, region }, dir.to_path_buf())]);
+    }
+    let mut scopes = Vec::new();
+    for (name, path, is_dir) in &entries {
+        if !is_dir || !is_account_id(name) {
+            continue;
+        }
+        for (region, rpath, rdir) in sorted_entries(path)? {
+            if rdir && is_region(&region) {
+                scopes.push((
+                    ScopeId {
+                        account: name.clone(),
+                        region,
+                    },
+                    rpath,
+                ));
+            } else if rdir {
+                return Err(layout_err(
+                    &rpath,
+                    "is not a region folder (expected a name such as `us-east-1`)",
+                ));
+            }
+        }
+    }
+    if scopes.is_empty() {
+        return Err(layout_err(
+            dir,
+            "holds no `<account-id>/<region>/` folders and no `<command>.json` files; see the README's estate layout",
+        ));
+    }
+    Ok(scopes)
+}
+
+/// Reads account and region from the first Backup ARN of a flat snapshot.
+fn sniff_account_region(dir: &Path) -> Result<(String, String), CollectError> {
+    for name in [
+        "list-backup-vaults",
+        "list-backup-plans",
+        "list-backup-jobs",
+        "list-recovery-points-by-backup-vault",
+        "list-report-plans",
+        "list-frameworks",
+    ] {
+        for candidate in [dir.join(format!("{name}.json")), dir.join(name)] {
+            let files: Vec<PathBuf> = if candidate.is_dir() {
+                sorted_entries(&candidate)?
+                    .into_iter()
+                    .filter(|e| !e.2)
+                    .map(|e| e.1)
+                    .collect()
+            } else if candidate.is_file() {
+                vec![candidate]
+            } else {
+                vec![]
+            };
+            for f in files {
+                let text = fs::read_to_string(&f).map_err(|e| io_err(&f, e))?;
+                if let Some(found) = first_backup_arn(&text) {
+                    return Ok(found);
+                }
+            }
+        }
+    }
+    Err(layout_err(
+        dir,
+        "is a flat snapshot whose account and region cannot be read from any ARN; pass --account and --region",
+    ))
+}
+
+/// `arn:<partition>:backup:<region>:<account>:…` → `(account, region)`.
+fn first_backup_arn(text: &str) -> Option<(String, String)> {
+    let mut rest = text;
+    while let Some(i) = rest.find("arn:aws") {
+        let parts: Vec<&str> = rest[i..].splitn(6, ':').collect();
+        if parts.len() == 6
+            && parts[2] == "backup"
+            && is_region(parts[3])
+            && is_account_id(parts[4])
+        {
+            return Some((parts[4].to_string(), parts[3].to_string()));
+        }
+        rest = &rest[i + 7..];
+    }
+    None
+}
+
+/// The files of one list command: `<cmd>.json` or `<cmd>/*.json` in name order.
+fn list_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, CollectError> {
+    let file = base.join(format!("{command}.json"));
+    let folder = base.join(command);
+    match (file.is_file(), folder.is_dir()) {
+        (true, true) => Err(layout_err(
+            base,
+            format!("has both `{command}.json` and `{command}/`; keep one"),
+        )),
+        (true, false) => Ok(Some(vec![file])),
+        (false, true) => Ok(Some(json_files(&folder)?)),
+        (false, false) => Ok(None),
+    }
+}
+
+fn json_files(folder: &Path) -> Result<Vec<PathBuf>, CollectError> {
+    Ok(sorted_entries(folder)?
+        .into_iter()
+        .filter(|(name, _, is_dir)| !is_dir && name.ends_with(".json"))
+        .map(|(_, p, _)| p)
+        .collect())
+}
+
+/// Per-entity files `<cmd>/<key>.json`, plus `<cmd>/<key>/page-*.json` for per-entity list
+/// commands (recovery points of one vault, selections of one plan).
+fn entity_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, CollectError> {
+    let folder = base.join(command);
+    if !folder.is_dir() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for (name, path, is_dir) in sorted_entries(&folder)? {
+        if is_dir {
+            out.extend(json_files(&path)?);
+        } else if name.ends_with(".json") {
+            out.push(path);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Lists the files of one account/region folder as tasks and records which datasets exist.
+fn plan_scope(
+    scope: usize,
+    base: &Path,
+    opts: &ReadOptions,
+    tasks: &mut Vec<Task>,
+) -> Result<BTreeSet<Dataset>, CollectError> {
+    let mut collected = BTreeSet::new();
+    let mut add = |dataset: Dataset,
+                   files: Option<Vec<PathBuf>>,
+                   kind: &dyn Fn(&Path) -> Kind,
+                   tasks: &mut Vec<Task>| {
+        if let Some(files) = files {
+            collected.insert(dataset);
+            for path in files {
+                tasks.push(Task {
+                    scope,
+                    kind: kind(&path),
+                    path,
+                });
+            }
+        }
+    };
+    if opts.jobs.is_some() {
+        add(
+            Dataset::BackupJobs,
+            list_files(base, "list-backup-jobs")?,
+            &|_| Kind::BackupJobs,
+            tasks,
+        );
+        add(
+            Dataset::CopyJobs,
+            list_files(base, "list-copy-jobs")?,
+            &|_| Kind::CopyJobs,
+            tasks,
+        );
+        add(
+            Dataset::RestoreJobs,
+            list_files(base, "list-restore-jobs")?,
+            &|_| Kind::RestoreJobs,
+            tasks,
+        );
+    }
+    add(
+        Dataset::Vaults,
+        list_files(base, "list-backup-vaults")?,
+        &|_| Kind::Vaults,
+        tasks,
+    );
+    add(
+        Dataset::VaultDetails,
+        entity_files(base, "describe-backup-vault")?,
+        &|_| Kind::VaultDetail,
+        tasks,
+    );
+    add(
+        Dataset::VaultPolicies,
+        entity_files(base, "get-backup-vault-access-policy")?,
+        &|p| Kind::VaultPolicy(file_key(p)),
+        tasks,
+    );
+    add(
+        Dataset::RecoveryPoints,
+        entity_files(base, "list-recovery-points-by-backup-vault")?,
+        &|_| Kind::RecoveryPoints,
+        tasks,
+    );
+    add(
+        Dataset::Plans,
+        list_files(base, "list-backup-plans")?,
+        &|_| Kind::Plans,
+        tasks,
+    );
+    add(
+        Dataset::PlanDetails,
+        entity_files(base, "get-backup-plan")?,
+        &|_| Kind::PlanDetail,
+        tasks,
+    );
+    add(
+        Dataset::Selections,
+        entity_files(base, "list-backup-selections")?,
+        &|_| Kind::Selections,
+        tasks,
+    );
+    add(
+        Dataset::SelectionDetails,
+        entity_files(base, "get-backup-selection")?,
+        &|_| Kind::SelectionDetail,
+        tasks,
+    );
+    add(
+        Dataset::ProtectedResources,
+        list_files(base, "list-protected-resources")?,
+        &|_| Kind::ProtectedResources,
+        tasks,
+    );
+    add(
+        Dataset::ProtectedResourceDetails,
+        entity_files(base, "describe-protected-resource")?,
+        &|_| Kind::ProtectedResourceDetail,
+        tasks,
+    );
+    add(
+        Dataset::Resources,
+        list_files(base, "get-resources")?,
+        &|_| Kind::Resources,
+        tasks,
+    );
+    add(
+        Dataset::Instances,
+        list_files(base, "describe-instances")?,
+        &|_| Kind::Instances,
+        tasks,
+    );
+    add(
+        Dataset::Frameworks,
+        list_files(base, "list-frameworks")?,
+        &|_| Kind::Frameworks,
+        tasks,
+    );
+    add(
+        Dataset::FrameworkDetails,
+        entity_files(base, "describe-framework")?,
+        &|_| Kind::FrameworkDetail,
+        tasks,
+    );
+    add(
+        Dataset::ReportPlans,
+        list_files(base, "list-report-plans")?,
+        &|_| Kind::ReportPlans,
+        tasks,
+    );
+    add(
+        Dataset::ReportPlanDetails,
+        entity_files(base, "describe-report-plan")?,
+        &|_| Kind::ReportPlanDetail,
+        tasks,
+    );
+    Ok(collected)
+}
+
+/// The entity key of a per-entity file: its name without `.json`, percent-decoded.
+fn file_key(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    percent_encoding::percent_decode_str(stem)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Parses `bytes` as `T`. The fast path does not track the JSON path; on failure the same
+/// bytes are parsed again with path tracking so the error can name the field.
+pub fn parse_json<'a, T: Deserialize<'a>>(path: &Path, bytes: &'a [u8]) -> Result<T, CollectError> {
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let (json_path, message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                Err(e) => {
+                    let p = e.path().to_string();
+                    let inner = e.into_inner();
+                    (p, strip_position(&inner))
+                }
+                Ok(_) => (".".to_string(), strip_position(&first)),
+            };
+            let json_path = if json_path == "." {
+                "$".to_string()
+            } else {
+                format!("$.{json_path}")
+            };
+            let message = if first.is_syntax() || first.is_eof() {
+                format!(
+                    "malformed JSON: {message} (line {}, column {})",
+                    first.line(),
+                    first.column()
+                )
+            } else {
+                message
+            };
+            Err(CollectError::Json {
+                path: path.to_path_buf(),
+                json_path,
+                message,
+            })
+        }
+    }
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+fn parse_task(
+    task: &Task,
+    scope: &ScopeId,
+    jobs: Option<&JobFilter>,
+) -> Result<Parsed, CollectError> {
+    let bytes = fs::read(&task.path).map_err(|e| io_err(&task.path, e))?;
+    let p = &task.path;
+    let (acct, region) = (scope.account.as_str(), scope.region.as_str());
+    Ok(match &task.kind {
+        Kind::BackupJobs => {
+            let page: BackupJobsPage = parse_json(p, &bytes)?;
+            let f = jobs.expect("job files are only listed with a job filter");
+            Parsed::BackupJobs(
+                page.backup_jobs
+                    .iter()
+                    .filter(|j| {
+                        f.keeps(&j.state, j.creation_date.0, j.completion_date.map(|t| t.0))
+                    })
+                    .map(|j| BackupJobRow::from_raw(j, acct, region))
+                    .collect(),
+            )
+        }
+        Kind::CopyJobs => {
+            let page: CopyJobsPage = parse_json(p, &bytes)?;
+            let f = jobs.expect("job files are only listed with a job filter");
+            Parsed::CopyJobs(
+                page.copy_jobs
+                    .iter()
+                    .filter(|j| {
+                        f.keeps(&j.state, j.creation_date.0, j.completion_date.map(|t| t.0))
+                    })
+                    .map(|j| CopyJobRow::from_raw(j, acct, region))
+                    .collect(),
+            )
+        }
+        Kind::RestoreJobs => {
+            let page: RestoreJobsPage = parse_json(p, &bytes)?;
+            let f = jobs.expect("job files are only listed with a job filter");
+            Parsed::RestoreJobs(
+                page.restore_jobs
+                    .iter()
+                    .filter(|j| {
+                        f.keeps(&j.status, j.creation_date.0, j.completion_date.map(|t| t.0))
+                    })
+                    .map(|j| RestoreJobRow::from_raw(j, acct, region))
+                    .collect(),
+            )
+        }
+        Kind::Vaults => {
+            Parsed::Vaults(parse_json::<BackupVaultsPage>(p, &bytes)?.backup_vault_list)
+        }
+        Kind::VaultDetail => Parsed::VaultDetail(parse_json(p, &bytes)?),
+        Kind::VaultPolicy(key) => {
+            let body: VaultAccessPolicy = parse_json(p, &bytes)?;
+            Parsed::VaultPolicy(
+                body.backup_vault_name.unwrap_or_else(|| key.clone()),
+                body.policy,
+            )
+        }
+        Kind::RecoveryPoints => {
+            Parsed::RecoveryPoints(parse_json::<RecoveryPointsPage>(p, &bytes)?.recovery_points)
+        }
+        Kind::Plans => Parsed::Plans(parse_json::<BackupPlansPage>(p, &bytes)?.backup_plans_list),
+        Kind::PlanDetail => Parsed::PlanDetail(Box::new(parse_json(p, &bytes)?)),
+        Kind::Selections => {
+            let mut list = parse_json::<BackupSelectionsPage>(p, &bytes)?.backup_selections_list;
+            // The plan id is the folder key when the member does not carry it.
+            let key = plan_key_of_selection_list(p);
+            for s in &mut list {
+                if s.backup_plan_id.is_none() {
+                    s.backup_plan_id = key.clone();
+                }
+            }
+            Parsed::Selections(list)
+        }
+        Kind::SelectionDetail => Parsed::SelectionDetail(Box::new(parse_json(p, &bytes)?)),
+        Kind::ProtectedResources => {
+            Parsed::ProtectedResources(parse_json::<ProtectedResourcesPage>(p, &bytes)?.results)
+        }
+        Kind::ProtectedResourceDetail => Parsed::ProtectedResourceDetail(parse_json(p, &bytes)?),
+        Kind::Resources => {
+            Parsed::Resources(parse_json::<GetResourcesPage>(p, &bytes)?.resource_tag_mapping_list)
+        }
+        Kind::Instances => Parsed::Instances(
+            parse_json::<DescribeInstancesPage>(p, &bytes)?
+                .reservations
+                .into_iter()
+                .flat_map(|r| r.instances)
+                .map(|i| (i.instance_id, i.state.map(|s| s.name).unwrap_or_default()))
+                .collect(),
+        ),
+        Kind::Frameworks => Parsed::Frameworks(parse_json::<FrameworksPage>(p, &bytes)?.frameworks),
+        Kind::FrameworkDetail => Parsed::FrameworkDetail(Box::new(parse_json(p, &bytes)?)),
+        Kind::ReportPlans => {
+            Parsed::ReportPlans(parse_json::<ReportPlansPage>(p, &bytes)?.report_plans)
+        }
+        Kind::ReportPlanDetail => Parsed::ReportPlanDetail(Box::new(
+            parse_json::<DescribeReportPlan>(p, &bytes)?.report_plan,
+        )),
+    })
+}
+
+/// `list-backup-selections/<plan-id>.json` or `list-backup-selections/<plan-id>/page-1.json`.
+fn plan_key_of_selection_list(path: &Path) -> Option<String> {
+    let parent = path.parent()?;
+    if parent.file_name()?.to_str()? == "list-backup-selections" {
+        Some(file_key(path))
+    } else {
+        parent.file_name()?.to_str().map(str::to_string)
+    }
+}
+
+/// Folds the parsed files into one estate. `parsed` is in task order, which is deterministic.
+fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
+    let mut e = Estate {
+        scopes,
+        ..Estate::default()
+    };
+    let mut vaults: BTreeMap<(usize, String), Vault> = BTreeMap::new();
+    let mut policies: BTreeMap<(usize, String), String> = BTreeMap::new();
+    let mut plans: BTreeMap<(usize, String), Plan> = BTreeMap::new();
+    let mut selections: BTreeMap<(usize, String, String), Selection> = BTreeMap::new();
+    let mut protected: BTreeMap<(usize, String), ProtectedResource> = BTreeMap::new();
+    let mut frameworks: BTreeMap<(usize, String), (Option<String>, Option<Framework>)> =
+        BTreeMap::new();
+    let mut report_plans: BTreeMap<(usize, String), ReportPlan> = BTreeMap::new();
+    let mut seen_jobs: BTreeSet<(usize, u8, String)> = BTreeSet::new();
+    for (scope, p) in parsed {
+        match p {
+            Parsed::BackupJobs(rows) => e.backup_jobs.extend(
+                rows.into_iter()
+                    .filter(|r| seen_jobs.insert((scope, 0, r.backup_job_id.clone()))),
+            ),
+            Parsed::CopyJobs(rows) => e.copy_jobs.extend(
+                rows.into_iter()
+                    .filter(|r| seen_jobs.insert((scope, 1, r.copy_job_id.clone()))),
+            ),
+            Parsed::RestoreJobs(rows) => e.restore_jobs.extend(
+                rows.into_iter()
+                    .filter(|r| seen_jobs.insert((scope, 2, r.restore_job_id.clone()))),
+            ),
+            Parsed::Vaults(list) => {
+                for v in list {
+                    vaults
+                        .entry((scope, v.backup_vault_name.clone()))
+                        .or_insert(Vault {
+                            scope,
+                            vault: v,
+                            policy: None,
+                        });
+                }
+            }
+            Parsed::VaultDetail(v) => {
+                // describe-backup-vault carries the lock fields; it wins over the list member.
+                vaults.insert(
+                    (scope, v.backup_vault_name.clone()),
+                    Vault {
+                        scope,
+                        vault: v,
+                        policy: None,
+                    },
+                );
+            }
+            Parsed::VaultPolicy(name, policy) => {
+                policies.insert((scope, name), policy);
+            }
+            Parsed::RecoveryPoints(list) => e
+                .recovery_points
+                .extend(list.into_iter().map(|rp| (scope, rp))),
+            Parsed::Plans(list) => {
+                for s in list.into_iter().filter(|s| s.deletion_date.is_none()) {
+                    plans
+                        .entry((scope, s.backup_plan_id.clone()))
+                        .or_insert(Plan {
+                            scope,
+                            id: s.backup_plan_id,
+                            arn: s.backup_plan_arn,
+                            name: s.backup_plan_name,
+                            version: s.version_id,
+                            rules: None,
+                        });
+                }
+            }
+            Parsed::PlanDetail(d) => {
+                let d = *d;
+                let entry = plans
+                    .entry((scope, d.backup_plan_id.clone()))
+                    .or_insert(Plan {
+                        scope,
+                        id: d.backup_plan_id.clone(),
+                        arn: None,
+                        name: None,
+                        version: None,
+                        rules: None,
+                    });
+                entry.arn = d.backup_plan_arn.or(entry.arn.take());
+                entry.name = Some(d.backup_plan.backup_plan_name);
+                entry.version = d.version_id.or(entry.version.take());
+                entry.rules = Some(d.backup_plan.rules);
+            }
+            Parsed::Selections(list) => {
+                for s in list {
+                    let plan_id = s.backup_plan_id.clone().unwrap_or_default();
+                    selections
+                        .entry((scope, plan_id.clone(), s.selection_id.clone()))
+                        .or_insert(Selection {
+                            scope,
+                            plan_id,
+                            selection_id: s.selection_id,
+                            selection: None,
+                        });
+                }
+            }
+            Parsed::SelectionDetail(d) => {
+                let d = *d;
+                selections.insert(
+                    (scope, d.backup_plan_id.clone(), d.selection_id.clone()),
+                    Selection {
+                        scope,
+                        plan_id: d.backup_plan_id,
+                        selection_id: d.selection_id,
+                        selection: Some(d.backup_selection),
+                    },
+                );
+            }
+            Parsed::ProtectedResources(list) => {
+                for r in list {
+                    protected
+                        .entry((scope, r.resource_arn.clone()))
+                        .or_insert(r);
+                }
+            }
+            Parsed::ProtectedResourceDetail(d) => {
+                let entry = protected
+                    .entry((scope, d.resource_arn.clone()))
+                    .or_default();
+                merge_protected(entry, d);
+            }
+            Parsed::Resources(list) => e.inventory.extend(list.into_iter().map(|r| (scope, r))),
+            Parsed::Instances(list) => e
+                .instance_states
+                .extend(list.into_iter().map(|(id, s)| ((scope, id), s))),
+            Parsed::Frameworks(list) => {
+                for f in list {
+                    frameworks
+                        .entry((scope, f.framework_name.clone()))
+                        .or_insert((f.framework_arn, None));
+                }
+            }
+            Parsed::FrameworkDetail(f) => {
+                let entry = frameworks
+                    .entry((scope, f.framework_name.clone()))
+                    .or_insert((None, None));
+                entry.1 = Some(*f);
+            }
+            Parsed::ReportPlans(list) => {
+                for r in list {
+                    report_plans
+                        .entry((scope, r.report_plan_name.clone()))
+                        .or_insert(r);
+                }
+            }
+            Parsed::ReportPlanDetail(r) => {
+                report_plans.insert((scope, r.report_plan_name.clone()), *r);
+            }
+        }
+    }
+    for ((scope, name), policy) in policies {
+        if let Some(v) = vaults.get_mut(&(scope, name)) {
+            v.policy = Some(policy);
+        }
+    }
+    e.vaults = vaults.into_values().collect();
+    e.plans = plans.into_values().collect();
+    e.selections = selections.into_values().collect();
+    e.protected_resources = protected.into_iter().map(|((s, _), r)| (s, r)).collect();
+    e.frameworks = frameworks
+        .into_iter()
+        .map(|((s, name), (arn, detail))| (s, name, arn, detail))
+        .map(|(s, name, arn, detail)| super::FrameworkEntry {
+            scope: s,
+            name,
+            arn,
+            detail,
+        })
+        .collect();
+    e.report_plans = report_plans.into_iter().map(|((s, _), r)| (s, r)).collect();
+    e
+}
+
+fn merge_protected(into: &mut ProtectedResource, d: ProtectedResource) {
+    into.resource_arn = d.resource_arn;
+    macro_rules! take {
+        ($($f:ident),*) => { $( if d.$f.is_some() { into.$f = d.$f; } )* };
+    }
+    take!(
+        resource_type,
+        resource_name,
+        last_backup_time,
+        last_backup_vault_arn,
+        last_recovery_point_arn,
+        latest_restore_execution_time_minutes,
+        latest_restore_job_creation_date,
+        latest_restore_recovery_point_creation_date
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names() {
+        for r in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-5",
+            "il-central-1",
+        ] {
+            assert!(is_region(r), "{r}");
+        }
+        for r in [
+            "useast1",
+            "us-east",
+            "US-EAST-1",
+            "list-backup-jobs",
+            "123456789012",
+        ] {
+            assert!(!is_region(r), "{r}");
+        }
+    }
+
+    #[test]
+    fn backup_arn_sniffing() {
+        let text = r#"{"X":"arn:aws:iam::111111111111:role/r","V":"arn:aws:backup:eu-west-1:222222222222:backup-vault:v"}"#;
+        assert_eq!(
+            first_backup_arn(text),
+            Some(("222222222222".into(), "eu-west-1".into()))
+        );
+    }
+}
+
+/// The snapshot's own clock: `DIR/snapshot.json` `{"CollectedAt": "<ISO-8601>"}`, if present.
+///
+/// A saved snapshot describes the estate at that instant, so it is the natural default for
+/// `--now`; a live run has no such file and uses the clock.
+pub fn collected_at(dir: &Path) -> Result<Option<crate::time::Millis>, CollectError> {
+    #[derive(Deserialize)]
+    struct Marker {
+        #[serde(rename = "CollectedAt")]
+        collected_at: Timestamp,
+    }
+    let path = dir.join("snapshot.json");
+    match fs::read(&path) {
+        Ok(bytes) => Ok(Some(parse_json::<Marker>(&path, &bytes)?.collected_at.0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&path, e)),
+    }
+}

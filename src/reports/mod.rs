@@ -1,0 +1,101 @@
+//! Render stage: report plans to report files.
+//!
+//! [`template`] loads the report templates, [`job_report`] and [`compliance_report`] build
+//! the frames they print, [`plan`] resolves report plans, [`encode`] writes CSV and JSON,
+//! and [`key`] names the files.
+
+pub mod encode;
+pub mod job_report;
+pub mod key;
+pub mod plan;
+pub mod template;
+
+use polars::prelude::*;
+
+pub use encode::{EncodeOptions, RenderError, Rendered};
+pub use plan::{PlanError, PlannedReport};
+pub use template::{Format, Template, TemplateKind};
+
+use crate::time::Millis;
+
+/// Keeps the rows of `df` whose `account_id` and `region` a report covers.
+pub fn filter_scope(
+    df: &DataFrame,
+    accounts: &std::collections::BTreeSet<String>,
+    regions: &std::collections::BTreeSet<String>,
+) -> PolarsResult<DataFrame> {
+    let a = df.column("account_id")?.str()?;
+    let r = df.column("region")?.str()?;
+    let mask: BooleanChunked = a
+        .iter()
+        .zip(r.iter())
+        .map(|(a, r)| {
+            Some(
+                matches!((a, r), (Some(a), Some(r)) if accounts.contains(a) && regions.contains(r)),
+            )
+        })
+        .collect();
+    df.filter(&mask)
+}
+
+/// Sorts a report frame by the template's sort columns (ascending, nulls first), stably.
+pub fn sort_for(df: DataFrame, template: &Template) -> PolarsResult<DataFrame> {
+    if template.sort.is_empty() || df.height() < 2 {
+        return Ok(df);
+    }
+    let by: Vec<PlSmallStr> = template.sort.iter().map(|s| s.as_str().into()).collect();
+    df.sort(
+        by,
+        SortMultipleOptions::default()
+            .with_maintain_order(true)
+            .with_nulls_last(false),
+    )
+}
+
+/// One rendered report file, ready for delivery.
+#[derive(Debug, Clone)]
+pub struct ReportFile {
+    pub plan: String,
+    pub template: String,
+    pub format: Format,
+    pub key: String,
+    pub rendered: Rendered,
+}
+
+/// Renders one planned report in each of its formats.
+pub fn render_planned(
+    p: &PlannedReport,
+    frame: &DataFrame,
+    period: (Millis, Millis),
+    opts: EncodeOptions,
+) -> Result<Vec<ReportFile>, RenderError> {
+    let polars = |source| RenderError::Polars {
+        template: p.template.name.clone(),
+        source,
+    };
+    let scoped = filter_scope(frame, &p.accounts, &p.regions).map_err(polars)?;
+    let sorted = sort_for(scoped, &p.template).map_err(polars)?;
+    p.formats
+        .iter()
+        .map(|&format| {
+            let rendered = encode::render(&sorted, &p.template, format, period, opts)?;
+            let key = key::report_key(&key::KeyParts {
+                prefix: p.plan.report_delivery_channel.s3_key_prefix.as_deref(),
+                account: p.account_segment.as_deref(),
+                region: p.region_segment.as_deref(),
+                plan_name: &p.plan.report_plan_name,
+                template: &p.template.name,
+                period_start: period.0,
+                period_end: period.1,
+                extension: format.extension(),
+            });
+            Ok(ReportFile {
+                plan: p.plan.report_plan_name.clone(),
+                template: p.template.name.clone(),
+                format,
+                key,
+                rendered,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,204 @@
+//! Report plans: which reports a run makes, for which accounts and regions, in which formats.
+//!
+//! Decisions where Audit Manager is silent or unconfirmed:
+//! - A plan belongs to the account and region whose snapshot folder holds it (or that its
+//!   `ReportPlanArn` names, for `--report-plan-file`).
+//! - Empty `Accounts` means the plan's own account. `ROOT` or any `OrganizationUnits` mean every
+//!   account in the estate: the snapshot holds no organisation tree, so OU membership cannot
+//!   be narrowed offline (a warning says so). Empty `Regions` means the plan's own region; `*`
+//!   means every region in the estate.
+//! - Multi-account and multi-region reports may be JSON too (Audit Manager allows only CSV).
+//! - `Formats` empty means CSV, as in Audit Manager.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::template::{Format, Template, TemplateError};
+use crate::estate::model::{DescribeReportPlan, ReportPlan};
+use crate::estate::{self, CollectError, Estate};
+
+/// A report plan with everything resolved.
+#[derive(Debug, Clone)]
+pub struct PlannedReport {
+    pub plan: ReportPlan,
+    pub template: Template,
+    pub formats: Vec<Format>,
+    /// Accounts the report covers, sorted.
+    pub accounts: BTreeSet<String>,
+    /// Regions the report covers, sorted.
+    pub regions: BTreeSet<String>,
+    /// The key's account segment: `Some(account)`, or `None` for `crossaccount`.
+    pub account_segment: Option<String>,
+    /// The key's region segment: `Some(region)`, or `None` for `crossregion`.
+    pub region_segment: Option<String>,
+    /// Non-fatal remarks, such as an OU scope widened to the whole estate.
+    pub warnings: Vec<String>,
+}
+
+/// Why a report plan cannot run. The other plans still run.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("report plan `{plan}`: {source}")]
+    Template {
+        plan: String,
+        #[source]
+        source: TemplateError,
+    },
+    #[error(
+        "report plan `{plan}`: unknown format `{format}` in ReportDeliveryChannel.Formats; expected CSV or JSON"
+    )]
+    Format { plan: String, format: String },
+    #[error("report plan `{plan}`: {message}")]
+    Scope { plan: String, message: String },
+    #[error(
+        "report plan `{plan}`: template `{template}` needs the controls engine, which this version does not have yet"
+    )]
+    Unsupported { plan: String, template: String },
+}
+
+/// Reads a `--report-plan-file`: the `describe-report-plan` shape, or a bare `ReportPlan`.
+pub fn read_plan_file(path: &Path) -> Result<ReportPlan, CollectError> {
+    let bytes = std::fs::read(path).map_err(|source| CollectError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let value: serde_json::Value = estate::snapshot::parse_json(path, &bytes)?;
+    if value.get("ReportPlan").is_some() {
+        Ok(estate::snapshot::parse_json::<DescribeReportPlan>(path, &bytes)?.report_plan)
+    } else {
+        estate::snapshot::parse_json(path, &bytes)
+    }
+}
+
+/// `arn:aws:backup:<region>:<account>:report-plan:…` → `(account, region)`.
+fn arn_scope(arn: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    (parts.len() == 6 && !parts[3].is_empty() && !parts[4].is_empty())
+        .then(|| (parts[4].to_string(), parts[3].to_string()))
+}
+
+/// A plan's home: the folder it came from, or its ARN, or the only account/region there is.
+fn home(
+    estate: &Estate,
+    plan: &ReportPlan,
+    folder: Option<usize>,
+) -> (Option<String>, Option<String>) {
+    if let Some(i) = folder {
+        let id = &estate.scopes[i].id;
+        return (Some(id.account.clone()), Some(id.region.clone()));
+    }
+    if let Some((a, r)) = plan.report_plan_arn.as_deref().and_then(arn_scope) {
+        return (Some(a), Some(r));
+    }
+    let single = |set: BTreeSet<&str>| {
+        if set.len() == 1 {
+            set.into_iter().next().map(str::to_string)
+        } else {
+            None
+        }
+    };
+    (single(estate.accounts()), single(estate.regions()))
+}
+
+/// Resolves one plan against the estate.
+pub fn resolve(
+    estate: &Estate,
+    plan: &ReportPlan,
+    folder: Option<usize>,
+) -> Result<PlannedReport, PlanError> {
+    let name = plan.report_plan_name.clone();
+    let template = Template::built_in(&plan.report_setting.report_template).map_err(|source| {
+        PlanError::Template {
+            plan: name.clone(),
+            source,
+        }
+    })?;
+    if template.kind != super::template::TemplateKind::Job {
+        return Err(PlanError::Unsupported {
+            plan: name,
+            template: template.name,
+        });
+    }
+    let mut formats = Vec::new();
+    for f in &plan.report_delivery_channel.formats {
+        let format = Format::parse(f).ok_or_else(|| PlanError::Format {
+            plan: name.clone(),
+            format: f.clone(),
+        })?;
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    if formats.is_empty() {
+        formats.push(Format::Csv);
+    }
+    let (home_account, home_region) = home(estate, plan, folder);
+    let setting = &plan.report_setting;
+    let mut warnings = Vec::new();
+    let scope_err = |message: String| PlanError::Scope {
+        plan: name.clone(),
+        message,
+    };
+
+    let cross_account = !setting.accounts.is_empty() || !setting.organization_units.is_empty();
+    let accounts: BTreeSet<String> = if !setting.organization_units.is_empty()
+        || setting.accounts.iter().any(|a| a == "ROOT" || a == "*")
+    {
+        if !setting.organization_units.is_empty() {
+            warnings.push(format!(
+                "report plan `{name}`: OrganizationUnits cannot be resolved offline; the report covers every account in the estate"
+            ));
+        }
+        estate.accounts().into_iter().map(str::to_string).collect()
+    } else if cross_account {
+        setting.accounts.iter().cloned().collect()
+    } else {
+        let a = home_account.clone().ok_or_else(|| {
+            scope_err("has no ReportPlanArn and the estate has several accounts; set ReportSetting.Accounts".into())
+        })?;
+        BTreeSet::from([a])
+    };
+    let cross_region = !setting.regions.is_empty();
+    let regions: BTreeSet<String> = if setting.regions.iter().any(|r| r == "*") {
+        estate.regions().into_iter().map(str::to_string).collect()
+    } else if cross_region {
+        setting.regions.iter().cloned().collect()
+    } else {
+        let r = home_region.clone().ok_or_else(|| {
+            scope_err("has no ReportPlanArn and the estate has several regions; set ReportSetting.Regions".into())
+        })?;
+        BTreeSet::from([r])
+    };
+    Ok(PlannedReport {
+        plan: plan.clone(),
+        template,
+        formats,
+        accounts,
+        regions,
+        account_segment: if cross_account { None } else { home_account },
+        region_segment: if cross_region { None } else { home_region },
+        warnings,
+    })
+}
+
+/// Every report plan of the estate, plus the extra plan files, resolved. Plans that cannot run
+/// come back as errors beside the ones that can.
+pub fn plan_all(
+    estate: &Estate,
+    extra: &[(PathBuf, ReportPlan)],
+) -> (Vec<PlannedReport>, Vec<PlanError>) {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    let plans = estate
+        .report_plans
+        .iter()
+        .map(|(s, p)| (Some(*s), p))
+        .chain(extra.iter().map(|(_, p)| (None, p)));
+    for (folder, plan) in plans {
+        match resolve(estate, plan, folder) {
+            Ok(p) => ok.push(p),
+            Err(e) => failed.push(e),
+        }
+    }
+    (ok, failed)
+}

@@ -1,0 +1,271 @@
+//! Report templates as data: `templates/<NAME>.toml`, embedded in the binary.
+//!
+//! A template lists its columns in report order: the JSON key, the CSV header, where the
+//! value comes from (a column of the report frame, or the report period) and how to print it.
+
+use serde::Deserialize;
+
+/// The built-in templates, embedded so that a Lambda zip or a lone binary is self-contained.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "BACKUP_JOB_REPORT",
+        include_str!("../../templates/BACKUP_JOB_REPORT.toml"),
+    ),
+    (
+        "COPY_JOB_REPORT",
+        include_str!("../../templates/COPY_JOB_REPORT.toml"),
+    ),
+    (
+        "RESTORE_JOB_REPORT",
+        include_str!("../../templates/RESTORE_JOB_REPORT.toml"),
+    ),
+    (
+        "CONTROL_COMPLIANCE_REPORT",
+        include_str!("../../templates/CONTROL_COMPLIANCE_REPORT.toml"),
+    ),
+    (
+        "RESOURCE_COMPLIANCE_REPORT",
+        include_str!("../../templates/RESOURCE_COMPLIANCE_REPORT.toml"),
+    ),
+];
+
+/// Errors of loading a template.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// The TOML does not parse or does not have the template shape.
+    #[error("template `{name}`: {message}")]
+    Parse { name: String, message: String },
+    /// The template is well-formed but inconsistent.
+    #[error("template `{name}`, column `{column}`: {message}")]
+    Invalid {
+        name: String,
+        column: String,
+        message: String,
+    },
+    /// No template of that name exists.
+    #[error(
+        "unknown report template `{0}`; expected one of BACKUP_JOB_REPORT, COPY_JOB_REPORT, RESTORE_JOB_REPORT, CONTROL_COMPLIANCE_REPORT, RESOURCE_COMPLIANCE_REPORT"
+    )]
+    Unknown(String),
+}
+
+/// What a template reports on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateKind {
+    /// BACKUP, COPY and RESTORE job reports over a time window.
+    Job,
+    /// CONTROL and RESOURCE compliance reports at a point in time.
+    Compliance,
+}
+
+/// How a value is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    /// Text; JSON string.
+    String,
+    /// Whole number; JSON number.
+    Integer,
+    /// `true` / `false`.
+    Boolean,
+    /// ISO-8601 UTC with milliseconds: `2021-07-14T23:53:47.229Z`.
+    Timestamp,
+    /// A millisecond count printed as `HH:MM:SS`.
+    Duration,
+    /// A JSON document held as text: embedded as JSON in JSON reports, as text in CSV.
+    Json,
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    /// The file extension, which is also the report plan's `Formats` value lower-cased.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+
+    /// Parses a report plan `Formats` member (`CSV`, `JSON`, any case).
+    pub fn parse(s: &str) -> Option<Format> {
+        match s.to_ascii_uppercase().as_str() {
+            "CSV" => Some(Format::Csv),
+            "JSON" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Where a column's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A column of the report frame.
+    Column(String),
+    /// The window start.
+    PeriodStart,
+    /// The window end.
+    PeriodEnd,
+    /// `<start> - <end>` in one string, as RESTORE_JOB_REPORT prints it.
+    Period,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateFile {
+    name: String,
+    kind: TemplateKind,
+    frame: String,
+    description: String,
+    #[serde(default)]
+    sort: Vec<String>,
+    columns: Vec<ColumnFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ColumnFile {
+    key: String,
+    header: String,
+    source: String,
+    #[serde(rename = "type")]
+    value_type: ValueType,
+    #[serde(default)]
+    formats: Vec<Format>,
+}
+
+/// One column of a template.
+#[derive(Debug, Clone)]
+pub struct TemplateColumn {
+    pub key: String,
+    pub header: String,
+    pub source: Source,
+    pub value_type: ValueType,
+    /// The formats this column appears in.
+    pub formats: Vec<Format>,
+}
+
+/// A checked template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub name: String,
+    pub kind: TemplateKind,
+    /// The frame the report is built from.
+    pub frame: String,
+    pub description: String,
+    /// Frame columns the rows are sorted by (ascending), for byte-stable output.
+    pub sort: Vec<String>,
+    pub columns: Vec<TemplateColumn>,
+}
+
+impl Template {
+    /// Parses and checks a template file. `name` is used in errors.
+    pub fn parse(name: &str, text: &str) -> Result<Template, TemplateError> {
+        let file: TemplateFile = toml::from_str(text).map_err(|e| TemplateError::Parse {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut columns = Vec::with_capacity(file.columns.len());
+        for c in file.columns {
+            let invalid = |message: &str| TemplateError::Invalid {
+                name: file.name.clone(),
+                column: c.key.clone(),
+                message: message.to_string(),
+            };
+            if !seen.insert(c.key.clone()) {
+                return Err(invalid("appears twice"));
+            }
+            let source = match c.source.as_str() {
+                "@period_start" => Source::PeriodStart,
+                "@period_end" => Source::PeriodEnd,
+                "@period" => Source::Period,
+                s if s.starts_with('@') => {
+                    return Err(invalid(
+                        "unknown source; expected a frame column, @period_start, @period_end or @period",
+                    ));
+                }
+                s => Source::Column(s.to_string()),
+            };
+            let formats = if c.formats.is_empty() {
+                vec![Format::Csv, Format::Json]
+            } else {
+                c.formats
+            };
+            columns.push(TemplateColumn {
+                key: c.key,
+                header: c.header,
+                source,
+                value_type: c.value_type,
+                formats,
+            });
+        }
+        if columns.is_empty() {
+            return Err(TemplateError::Parse {
+                name: file.name,
+                message: "has no columns".into(),
+            });
+        }
+        Ok(Template {
+            name: file.name,
+            kind: file.kind,
+            frame: file.frame,
+            description: file.description,
+            sort: file.sort,
+            columns,
+        })
+    }
+
+    /// Loads a built-in template by its `ReportTemplate` name.
+    pub fn built_in(name: &str) -> Result<Template, TemplateError> {
+        let (_, text) = BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
+        Template::parse(name, text)
+    }
+
+    /// The columns that appear in `format`, in order.
+    pub fn columns_for(&self, format: Format) -> impl Iterator<Item = &TemplateColumn> {
+        self.columns
+            .iter()
+            .filter(move |c| c.formats.contains(&format))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_template_parses() {
+        for (name, text) in BUILT_IN {
+            let t = Template::parse(name, text).unwrap();
+            assert_eq!(&t.name, name);
+        }
+    }
+
+    #[test]
+    fn bad_templates_name_the_column() {
+        let text = "name='X'\nkind='job'\nframe='backup_jobs'\ndescription='d'\n[[columns]]\nkey='a'\nheader='A'\nsource='@nope'\ntype='string'\n";
+        let err = Template::parse("X", text).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "template `X`, column `a`: unknown source; expected a frame column, @period_start, @period_end or @period"
+        );
+        let err = Template::parse(
+            "X",
+            "name='X'\nkind='job'\nframe='f'\ndescription='d'\ncolumns=[]\nextra=1",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `extra`"), "{err}");
+    }
+}

@@ -1,0 +1,253 @@
+//! Timestamps as the AWS APIs write them and as the reports print them.
+//!
+//! Every instant inside backup-audit is an `i64` count of milliseconds since the Unix epoch,
+//! UTC. The estate snapshot may carry either ISO-8601 strings (AWS CLI output, any offset) or
+//! epoch seconds as JSON numbers (the wire format); both parse here. Reports print
+//! `2021-07-14T23:53:47.229Z` (milliseconds, always `Z`), key names print whole seconds.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+/// Parses an ISO-8601 / RFC 3339 timestamp (`2024-03-01T02:03:04Z`, `…04.123456+00:00`,
+/// `2024-03-01 02:03:04`, or a bare date `2024-03-01`) into epoch milliseconds.
+///
+/// The common CLI shapes take a hand-written fast path; anything else goes through chrono.
+pub fn parse_iso(s: &str) -> Option<Millis> {
+    fast_iso(s.as_bytes()).or_else(|| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.timestamp_millis())
+            .ok()
+            .or_else(|| {
+                NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|d| d.and_utc().timestamp_millis())
+            })
+    })
+}
+
+/// Converts epoch seconds (possibly fractional, as the AWS wire format sends them) to millis.
+pub fn from_epoch_seconds(secs: f64) -> Option<Millis> {
+    if secs.is_finite() && secs.abs() < 1.0e13 {
+        Some((secs * 1000.0).round() as Millis)
+    } else {
+        None
+    }
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    let mut v = 0i64;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// `YYYY-MM-DD[T ]HH:MM:SS[.f+][Z|±HH:MM|±HHMM]`; `None` means "let chrono try".
+fn fast_iso(b: &[u8]) -> Option<Millis> {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+    {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (h, mi, s) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let frac = &b[start..i.min(start + 3)];
+        millis = digits(frac)? * [100, 10, 1][frac.len() - 1];
+    }
+    let offset_secs = match &b[i..] {
+        [] | [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let (oh, om) = match rest {
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => {
+                    (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?)
+                }
+                [h1, h2] => (digits(&[*h1, *h2])?, 0),
+                _ => return None,
+            };
+            let v = oh * 3600 + om * 60;
+            if *sign == b'-' { -v } else { v }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    if day_of_month_invalid(y, mo, d) {
+        return None;
+    }
+    Some((days * 86_400 + h * 3600 + mi * 60 + s.min(59) - offset_secs) * 1000 + millis)
+}
+
+fn day_of_month_invalid(y: i64, m: i64, d: i64) -> bool {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let max = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    d > max
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date `(year, month, day)` of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// Calendar fields of an instant, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub millis: u32,
+}
+
+/// Splits epoch milliseconds into UTC calendar fields.
+pub fn civil(ms: Millis) -> Civil {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000) as u32;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (year, month, day) = civil_from_days(days);
+    Civil {
+        year,
+        month,
+        day,
+        hour: sod / 3600,
+        minute: sod / 60 % 60,
+        second: sod % 60,
+        millis,
+    }
+}
+
+/// `2021-07-14T23:53:47.229Z`: the report timestamp format.
+pub fn format_millis(ms: Millis) -> String {
+    let c = civil(ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis
+    )
+}
+
+/// `2021-07-14T23:53:47Z`: the key and period format (whole seconds).
+pub fn format_seconds(ms: Millis) -> String {
+    let c = civil(ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// `HH:MM:SS` of a non-negative duration; hours grow past 24 rather than wrapping.
+pub fn format_hms(duration_ms: Millis) -> String {
+    let s = duration_ms.max(0) / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Midnight UTC at the start of the day containing `ms`.
+pub fn start_of_utc_day(ms: Millis) -> Millis {
+    ms.div_euclid(86_400_000) * 86_400_000
+}
+
+/// The chrono value of an instant, for calendar arithmetic elsewhere.
+pub fn to_datetime(ms: Millis) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// One hour, one day: the units windows and controls count in.
+pub const HOUR_MS: Millis = 3_600_000;
+/// Twenty-four hours in milliseconds.
+pub const DAY_MS: Millis = 86_400_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cli_and_rfc3339_shapes() {
+        let base = parse_iso("2021-07-14T23:53:47.229Z").unwrap();
+        assert_eq!(format_millis(base), "2021-07-14T23:53:47.229Z");
+        assert_eq!(parse_iso("2021-07-14T23:53:47.229000+00:00"), Some(base));
+        assert_eq!(parse_iso("2021-07-15T01:53:47.229+02:00"), Some(base));
+        assert_eq!(parse_iso("2021-07-14 23:53:47.229"), Some(base));
+        assert_eq!(parse_iso("2021-07-14"), Some(base - base % DAY_MS));
+        assert_eq!(parse_iso("2021-02-30T00:00:00Z"), None);
+        assert_eq!(parse_iso("yesterday"), None);
+    }
+
+    #[test]
+    fn epoch_seconds_round_to_millis() {
+        assert_eq!(
+            from_epoch_seconds(1_626_306_827.229),
+            parse_iso("2021-07-14T23:53:47.229Z")
+        );
+        assert_eq!(from_epoch_seconds(f64::NAN), None);
+    }
+
+    #[test]
+    fn civil_round_trips_across_leap_days() {
+        for ms in [0, 951_782_400_000i64, 4_107_542_399_999, -1] {
+            let text = format_millis(ms);
+            assert_eq!(parse_iso(&text), Some(ms), "{text}");
+        }
+        assert_eq!(format_hms(90_061_000), "25:01:01");
+    }
+}
