@@ -152,7 +152,7 @@ pub struct GenerateArgs {
     /// Copy jobs in total (default: one per five backup jobs).
     #[arg(long)]
     pub copy_jobs: Option<usize>,
-    /// Restore jobs in total (default: one per fifty backup jobs).
+    /// Restore jobs in total (default: one per twenty backup jobs).
     #[arg(long)]
     pub restore_jobs: Option<usize>,
     /// At most this many recovery points per account and region (default: all).

@@ -36,7 +36,7 @@ pub struct GenerateOptions {
     pub backup_jobs: Option<usize>,
     /// Copy jobs in total; default one per five backup jobs.
     pub copy_jobs: Option<usize>,
-    /// Restore jobs in total; default one per fifty backup jobs.
+    /// Restore jobs in total; default one per twenty backup jobs.
     pub restore_jobs: Option<usize>,
     /// Recovery points listed per scope at most; default all completed backup jobs' points.
     pub max_recovery_points: Option<usize>,
@@ -284,7 +284,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
     let days = o.days.max(1) as usize;
     let backup_total = o.backup_jobs.unwrap_or(o.resources * days);
     let copy_total = o.copy_jobs.unwrap_or(backup_total / 5);
-    let restore_total = o.restore_jobs.unwrap_or(backup_total / 50);
+    let restore_total = o.restore_jobs.unwrap_or(backup_total / 20);
     let mut summary = GenerateSummary {
         backup_jobs: backup_total,
         copy_jobs: copy_total,
@@ -489,6 +489,19 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                 &json!({"BackupJobs": []}),
             )?;
         }
+        // Restores start from recovery points that exist.
+        let restorable: Vec<(String, String, String)> = rps_by_vault
+            .values()
+            .flatten()
+            .filter_map(|rp| {
+                let s = |k: &str| rp[k].as_str().map(str::to_string);
+                Some((
+                    s("RecoveryPointArn")?,
+                    s("ResourceArn")?,
+                    s("BackupVaultArn")?,
+                ))
+            })
+            .collect();
         for (name, ..) in vaults {
             let list = rps_by_vault.remove(name).unwrap_or_default();
             w.put(
@@ -507,7 +520,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                     let body = if kind == "list-copy-jobs" {
                         json!({"CopyJobs": (0..count).map(|_| ctx.copy_job(&mut rng, other_region)).collect::<Vec<_>>()})
                     } else {
-                        json!({"RestoreJobs": (0..count).map(|_| ctx.restore_job(&mut rng)).collect::<Vec<_>>()})
+                        json!({"RestoreJobs": (0..count).map(|_| ctx.restore_job(&mut rng, &restorable)).collect::<Vec<_>>()})
                     };
                     write_json(&base.join(kind).join(format!("page-{:05}.json", p + 1)), &body)
                 })
@@ -575,7 +588,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                 "daily_copy_jobs",
                 "COPY_JOB_REPORT",
                 &bucket,
-                &["CSV"],
+                &["CSV", "JSON"],
                 json!({}),
             ),
             report_plan(
@@ -615,6 +628,19 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
     summary.files = w.files;
     summary.bytes = w.bytes;
     Ok(summary)
+}
+
+/// The Backup resource type of a generated ARN.
+fn resource_type(arn: &str) -> &'static str {
+    match arn.split(':').nth(2).unwrap_or_default() {
+        "ec2" if arn.contains(":volume/") => "EBS",
+        "ec2" => "EC2",
+        "rds" if arn.contains(":cluster:") => "Aurora",
+        "rds" => "RDS",
+        "dynamodb" => "DynamoDB",
+        "elasticfilesystem" => "EFS",
+        _ => "S3",
+    }
 }
 
 fn report_plan(
@@ -858,10 +884,23 @@ impl JobContext<'_> {
         j
     }
 
-    fn restore_job(&self, rng: &mut SmallRng) -> Value {
-        let res = &self.resources[rng
-            .random_range(0..self.resources.len().max(1))
-            .min(self.resources.len().saturating_sub(1))];
+    fn restore_job(&self, rng: &mut SmallRng, restorable: &[(String, String, String)]) -> Value {
+        let (rp, source, vault) = match restorable.len() {
+            0 => (
+                format!(
+                    "arn:aws:backup:{}:{}:recovery-point:{}",
+                    self.region,
+                    self.acct,
+                    uuid(rng)
+                ),
+                "arn:aws:s3:::orphan".to_string(),
+                format!(
+                    "arn:aws:backup:{}:{}:backup-vault:prod-vault",
+                    self.region, self.acct
+                ),
+            ),
+            n => restorable[rng.random_range(0..n)].clone(),
+        };
         let created = self.now - 1 - (rng.random::<u64>() % self.span as u64) as i64;
         let age = self.now - created;
         let status = if age < 2 * HOUR_MS {
@@ -873,9 +912,9 @@ impl JobContext<'_> {
         };
         let mut j = json!({
             "AccountId": self.acct, "RestoreJobId": uuid(rng),
-            "RecoveryPointArn": format!("arn:aws:backup:{}:{}:recovery-point:{}", self.region, self.acct, uuid(rng)),
-            "SourceResourceArn": res.arn, "ResourceType": res.kind,
-            "BackupVaultArn": format!("arn:aws:backup:{}:{}:backup-vault:prod-vault", self.region, self.acct),
+            "RecoveryPointArn": rp,
+            "SourceResourceArn": source, "ResourceType": resource_type(&source),
+            "BackupVaultArn": vault,
             // Restore jobs are written in the wire format (epoch seconds) on purpose: both encodings occur.
             "CreationDate": created as f64 / 1000.0,
             "Status": status, "PercentDone": if status == "RUNNING" { "35.00%" } else { "100.00%" },
@@ -886,7 +925,7 @@ impl JobContext<'_> {
         if status != "RUNNING" {
             j["CompletionDate"] =
                 json!((created + rng.random_range(300_000..2 * HOUR_MS)) as f64 / 1000.0);
-            j["CreatedResourceArn"] = json!(format!("{}-restored", res.arn));
+            j["CreatedResourceArn"] = json!(format!("{source}-restored"));
         }
         if status == "FAILED" {
             j["StatusMessage"] = json!("Restore failed: the DB subnet group does not exist");

@@ -145,10 +145,8 @@ fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, CollectErr
         let entry = entry.map_err(|e| io_err(dir, e))?;
         let path = entry.path();
         let is_dir = path.is_dir();
-        if let Some(name) = entry.file_name().to_str() {
-            if !name.starts_with('.') {
-                out.push((name.to_string(), path, is_dir));
-            }
+        if let Some(name) = entry.file_name().to_str().filter(|n| !n.starts_with('.')) {
+            out.push((name.to_string(), path, is_dir));
         }
     }
     out.sort();
@@ -836,6 +834,24 @@ fn merge_protected(into: &mut ProtectedResource, d: ProtectedResource) {
     );
 }
 
+/// The snapshot's own clock: `DIR/snapshot.json` `{"CollectedAt": "<ISO-8601>"}`, if present.
+///
+/// A saved snapshot describes the estate at that instant, so it is the natural default for
+/// `--now`; a live run has no such file and uses the clock.
+pub fn collected_at(dir: &Path) -> Result<Option<crate::time::Millis>, CollectError> {
+    #[derive(Deserialize)]
+    struct Marker {
+        #[serde(rename = "CollectedAt")]
+        collected_at: Timestamp,
+    }
+    let path = dir.join("snapshot.json");
+    match fs::read(&path) {
+        Ok(bytes) => Ok(Some(parse_json::<Marker>(&path, &bytes)?.collected_at.0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&path, e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -869,23 +885,5 @@ mod tests {
             first_backup_arn(text),
             Some(("222222222222".into(), "eu-west-1".into()))
         );
-    }
-}
-
-/// The snapshot's own clock: `DIR/snapshot.json` `{"CollectedAt": "<ISO-8601>"}`, if present.
-///
-/// A saved snapshot describes the estate at that instant, so it is the natural default for
-/// `--now`; a live run has no such file and uses the clock.
-pub fn collected_at(dir: &Path) -> Result<Option<crate::time::Millis>, CollectError> {
-    #[derive(Deserialize)]
-    struct Marker {
-        #[serde(rename = "CollectedAt")]
-        collected_at: Timestamp,
-    }
-    let path = dir.join("snapshot.json");
-    match fs::read(&path) {
-        Ok(bytes) => Ok(Some(parse_json::<Marker>(&path, &bytes)?.collected_at.0)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err(&path, e)),
     }
 }

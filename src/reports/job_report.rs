@@ -125,6 +125,12 @@ fn timezone(own: Expr) -> Expr {
     ])
 }
 
+/// Creation plus the rule's `StartWindowMinutes`: when the job had to start by.
+fn start_window_end() -> Expr {
+    (ms(col("creation_date")) + col("r_start_window") * lit(60_000i64))
+        .cast(DataType::Datetime(TimeUnit::Milliseconds, None))
+}
+
 fn run_time() -> Expr {
     (ms(col("completion_date")) - ms(col("creation_date"))).alias("job_run_time_ms")
 }
@@ -180,6 +186,7 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
             coalesce(&[col("backup_rule_name"), col("r_rule_name")]).alias("backup_rule_name"),
             coalesce(&[col("backup_rule_cron"), col("r_schedule")]).alias("backup_rule_cron"),
             timezone(col("backup_rule_timezone")).alias("backup_rule_timezone"),
+            coalesce(&[col("start_by"), start_window_end()]).alias("start_by"),
             coalesce(&[col("vault_type"), col("v_type"), col("p_vault_type")]).alias("vault_type"),
             lock_state(col("vault_lock_state")).alias("vault_lock_state"),
             coalesce(&[col("is_encrypted"), col("p_is_encrypted")]).alias("is_encrypted"),
@@ -217,9 +224,7 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
             coalesce(&[col("backup_rule_name"), col("r_rule_name")]).alias("backup_rule_name"),
             coalesce(&[col("backup_rule_cron"), col("r_schedule")]).alias("backup_rule_cron"),
             timezone(col("backup_rule_timezone")).alias("backup_rule_timezone"),
-            (ms(col("creation_date")) + col("r_start_window") * lit(60_000i64))
-                .cast(DataType::Datetime(TimeUnit::Milliseconds, None))
-                .alias("start_window_end"),
+            start_window_end().alias("start_window_end"),
             null_str().alias("backup_options"),
             coalesce(&[col("vault_type"), col("v_type"), col("p_vault_type")]).alias("vault_type"),
             lock_state(col("vault_lock_state")).alias("vault_lock_state"),

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Benchmark of `backup-audit run` on a large synthetic estate (issue: offline pipeline).
+#
+#   bench/run.sh            generate bench-data/estate once (about 1.4 GB), then time `run`
+#
+# The estate has 1,000,000 backup jobs in 1,000-job pages, 200,000 copy jobs and 20,000
+# restore jobs over 30 days, in one account and region. `run` writes the daily BACKUP, COPY
+# and RESTORE job reports in CSV and JSON. The script prints the per-stage times that `run`
+# logs (load, frames, render, write), the wall time and the peak RSS (from /usr/bin/time).
+# Release mode; run it on an otherwise idle machine. Set RUNS=N to repeat the timed run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${BENCH_DATA:-bench-data}
+RUNS=${RUNS:-3}
+NOW=2026-11-24T03:00:00Z
+
+cargo build --release --locked --quiet
+BIN=target/release/backup-audit
+
+if [ ! -f "$DATA/estate/snapshot.json" ]; then
+  rm -rf "$DATA/estate"
+  mkdir -p "$DATA"
+  echo "== generating the estate (once)"
+  /usr/bin/time -f "generate: %e s wall, %M KB peak RSS" \
+    "$BIN" generate --out "$DATA/estate" --accounts 1 --regions us-east-1 --resources 33334 --days 30 \
+      --backup-jobs 1000000 --copy-jobs 200000 --restore-jobs 20000 --max-recovery-points 20000 \
+      --now "$NOW" --seed 42
+fi
+echo "== estate: $(du -sh --apparent-size "$DATA/estate" | cut -f1), $(find "$DATA/estate" -name '*.json' | wc -l) files"
+# Warm the page cache so the runs measure parsing, not the disk.
+cat "$DATA"/estate/*/*/list-*-jobs/*.json > /dev/null
+
+for i in $(seq 1 "$RUNS"); do
+  rm -rf "$DATA/reports"
+  /usr/bin/time -f "run $i: %e s wall, %M KB peak RSS, %P CPU" \
+    "$BIN" --log-format json run --source "$DATA/estate" --out "$DATA/reports" --now "$NOW" \
+    2> "$DATA/run.log" > "$DATA/run.out" || { cat "$DATA/run.log"; exit 1; }
+  grep -h '"run finished"' "$DATA/run.log" | python3 -c '
+import json, sys
+f = json.loads(sys.stdin.readline())["fields"]
+print("  stages: load %d ms, frames %d ms, render %d ms, write %d ms" % (f["load_ms"], f["frames_ms"], f["render_ms"], f["write_ms"]))'
+  tail -n 1 "$DATA/run.log"
+done
+echo "== reports"
+cat "$DATA/run.out"

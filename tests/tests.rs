@@ -1,0 +1,13 @@
+//! Integration tests: one test binary, one module per area (golden reports, input errors,
+//! snapshot layouts, the command line). Golden files are re-blessed with `BLESS=1 cargo test`.
+
+#[path = "suite/cli.rs"]
+mod cli;
+#[path = "suite/common.rs"]
+mod common;
+#[path = "suite/errors.rs"]
+mod errors;
+#[path = "suite/golden.rs"]
+mod golden;
+#[path = "suite/layout.rs"]
+mod layout;
