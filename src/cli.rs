@@ -164,8 +164,7 @@ pub struct GenerateArgs {
 }
 
 fn parse_time(s: &str) -> Result<Millis, String> {
-    time::parse_iso(s)
-        .ok_or_else(|| format!("`{s}` is not an ISO-8601 time; expected e.g. 2026-11-24T03:00:00Z"))
+    time::parse_iso(s).ok_or_else(|| format!("`{s}` is not an ISO-8601 time; expected e.g. 2026-11-24T03:00:00Z"))
 }
 
 impl SourceArgs {
@@ -183,8 +182,6 @@ impl SourceArgs {
 
     /// Writer options.
     pub fn encode(&self) -> EncodeOptions {
-        EncodeOptions {
-            neutralise_formulas: !self.allow_csv_formulas,
-        }
+        EncodeOptions { neutralise_formulas: !self.allow_csv_formulas }
     }
 }

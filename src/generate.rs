@@ -83,20 +83,11 @@ pub fn account_id(i: usize) -> String {
 }
 
 fn hex(rng: &mut SmallRng, n: usize) -> String {
-    (0..n)
-        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
-        .collect()
+    (0..n).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
 }
 
 fn uuid(rng: &mut SmallRng) -> String {
-    format!(
-        "{}-{}-{}-{}-{}",
-        hex(rng, 8),
-        hex(rng, 4),
-        hex(rng, 4),
-        hex(rng, 4),
-        hex(rng, 12)
-    )
+    format!("{}-{}-{}-{}-{}", hex(rng, 8), hex(rng, 4), hex(rng, 4), hex(rng, 4), hex(rng, 12))
 }
 
 /// CLI-style timestamp with microseconds: `2026-11-23T05:12:33.123000+00:00`.
@@ -117,21 +108,12 @@ fn resources_for(acct: &str, region: &str, count: usize, rng: &mut SmallRng) -> 
                 "RDS" => format!("arn:aws:rds:{region}:{acct}:db:{name}"),
                 "Aurora" => format!("arn:aws:rds:{region}:{acct}:cluster:{name}"),
                 "DynamoDB" => format!("arn:aws:dynamodb:{region}:{acct}:table/{name}"),
-                "EFS" => format!(
-                    "arn:aws:elasticfilesystem:{region}:{acct}:file-system/fs-{}",
-                    &id[..8]
-                ),
+                "EFS" => format!("arn:aws:elasticfilesystem:{region}:{acct}:file-system/fs-{}", &id[..8]),
                 _ => format!("arn:aws:s3:::{name}-{acct}-{region}"),
             };
             let env = ["prod", "prod", "dev", "test"][rng.random_range(0..4)];
             let backup = ["daily", "daily", "weekly", "none"][rng.random_range(0..4)];
-            Resource {
-                arn,
-                kind,
-                name,
-                env,
-                backup,
-            }
+            Resource { arn, kind, name, env, backup }
         })
         .collect()
 }
@@ -151,13 +133,7 @@ struct RuleSpec {
     continuous: bool,
 }
 
-fn rules_for(
-    acct: &str,
-    region: &str,
-    other_region: &str,
-    other_acct: &str,
-    rng: &mut SmallRng,
-) -> Vec<RuleSpec> {
+fn rules_for(acct: &str, region: &str, other_region: &str, other_acct: &str, rng: &mut SmallRng) -> Vec<RuleSpec> {
     let mut r = |plan_name,
                  rule_name,
                  vault,
@@ -188,9 +164,7 @@ fn rules_for(
             None,
             Some(35),
             None,
-            vec![format!(
-                "arn:aws:backup:{other_region}:{acct}:backup-vault:dr-vault"
-            )],
+            vec![format!("arn:aws:backup:{other_region}:{acct}:backup-vault:dr-vault")],
             false,
         ),
         r(
@@ -201,9 +175,7 @@ fn rules_for(
             Some("America/New_York"),
             Some(90),
             Some(30),
-            vec![format!(
-                "arn:aws:backup:{region}:{other_acct}:backup-vault:central-vault"
-            )],
+            vec![format!("arn:aws:backup:{region}:{other_acct}:backup-vault:central-vault")],
             false,
         ),
         r(
@@ -228,17 +200,7 @@ fn rules_for(
             vec![],
             false,
         ),
-        r(
-            "continuous-rds",
-            "continuous",
-            "prod-vault",
-            "cron(0 2 * * ? *)",
-            None,
-            Some(35),
-            None,
-            vec![],
-            true,
-        ),
+        r("continuous-rds", "continuous", "prod-vault", "cron(0 2 * * ? *)", None, Some(35), None, vec![], true),
     ]
 }
 
@@ -247,12 +209,26 @@ struct Writer {
     bytes: u64,
 }
 
+/// Writes one file pretty, like AWS CLI output.
 fn write_json(path: &Path, value: &Value) -> std::io::Result<u64> {
+    write_json_as(path, value, true)
+}
+
+/// Writes one list page compact, like a raw API response.
+fn write_page(path: &Path, value: &Value) -> std::io::Result<u64> {
+    write_json_as(path, value, false)
+}
+
+fn write_json_as(path: &Path, value: &Value, pretty: bool) -> std::io::Result<u64> {
     if let Some(p) = path.parent() {
         fs::create_dir_all(p)?;
     }
     let mut w = BufWriter::new(fs::File::create(path)?);
-    serde_json::to_writer_pretty(&mut w, value)?;
+    if pretty {
+        serde_json::to_writer_pretty(&mut w, value)?;
+    } else {
+        serde_json::to_writer(&mut w, value)?;
+    }
     w.write_all(b"\n")?;
     w.flush()?;
     Ok(fs::metadata(path)?.len())
@@ -271,15 +247,10 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
     if o.out.exists() && fs::read_dir(&o.out)?.next().is_some() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
-            format!(
-                "`{}` is not empty; generate writes into a new or empty folder",
-                o.out.display()
-            ),
+            format!("`{}` is not empty; generate writes into a new or empty folder", o.out.display()),
         ));
     }
-    let scopes: Vec<(usize, usize)> = (0..o.accounts)
-        .flat_map(|a| (0..o.regions.len()).map(move |r| (a, r)))
-        .collect();
+    let scopes: Vec<(usize, usize)> = (0..o.accounts).flat_map(|a| (0..o.regions.len()).map(move |r| (a, r))).collect();
     let n_scopes = scopes.len().max(1);
     let days = o.days.max(1) as usize;
     let backup_total = o.backup_jobs.unwrap_or(o.resources * days);
@@ -298,15 +269,10 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
     for (si, &(ai, ri)) in scopes.iter().enumerate() {
         let acct = account_id(ai);
         let region = o.regions[ri].as_str();
-        let other_region = o
-            .regions
-            .get((ri + 1) % o.regions.len())
-            .map(String::as_str)
-            .unwrap_or("us-west-2");
+        let other_region = o.regions.get((ri + 1) % o.regions.len()).map(String::as_str).unwrap_or("us-west-2");
         let other_acct = account_id((ai + 1) % o.accounts.max(2));
         let base = o.out.join(&acct).join(region);
-        let mut rng =
-            SmallRng::seed_from_u64(o.seed ^ (si as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SmallRng::seed_from_u64(o.seed ^ (si as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let per_scope = o.resources / n_scopes + usize::from(si < o.resources % n_scopes);
         let resources = resources_for(&acct, region, per_scope, &mut rng);
         let rules = rules_for(&acct, region, other_region, &other_acct, &mut rng);
@@ -317,11 +283,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
         let vaults = [
             ("Default", "BACKUP_VAULT", false),
             ("prod-vault", "BACKUP_VAULT", true),
-            (
-                "logically-air-gapped",
-                "LOGICALLY_AIR_GAPPED_BACKUP_VAULT",
-                true,
-            ),
+            ("logically-air-gapped", "LOGICALLY_AIR_GAPPED_BACKUP_VAULT", true),
             ("dr-vault", "BACKUP_VAULT", false),
         ];
         let vault_body = |(name, kind, locked): (&str, &str, bool)| {
@@ -343,12 +305,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
             b
         }).collect::<Vec<_>>()}))?;
         for v in vaults {
-            w.put(
-                &base
-                    .join("describe-backup-vault")
-                    .join(format!("{}.json", v.0)),
-                &vault_body(v),
-            )?;
+            w.put(&base.join("describe-backup-vault").join(format!("{}.json", v.0)), &vault_body(v))?;
         }
         let deny = json!({"Version": "2012-10-17", "Statement": [{
             "Effect": "Deny", "Principal": {"AWS": "*"},
@@ -356,11 +313,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
             "Resource": "*"}]});
         let weak = json!({"Version": "2012-10-17", "Statement": [{
             "Effect": "Deny", "Principal": "*", "Action": "backup:DeleteRecoveryPoint", "Resource": "*"}]});
-        for (name, policy) in [
-            ("prod-vault", &deny),
-            ("logically-air-gapped", &deny),
-            ("dr-vault", &weak),
-        ] {
+        for (name, policy) in [("prod-vault", &deny), ("logically-air-gapped", &deny), ("dr-vault", &weak)] {
             w.put(
                 &base.join("get-backup-vault-access-policy").join(format!("{name}.json")),
                 &json!({"BackupVaultName": name, "BackupVaultArn": vault_arn(name), "Policy": policy.to_string()}),
@@ -412,14 +365,14 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                     "Resources": [format!("arn:aws:rds:{region}:{acct}:db:*"), format!("arn:aws:rds:{region}:{acct}:cluster:*")]}),
             };
             let sel_id = uuid(&mut rng);
-            w.put(&base.join("list-backup-selections").join(format!("{}.json", r.plan_id)), &json!({"BackupSelectionsList": [{
-                "SelectionId": sel_id, "SelectionName": selection["SelectionName"], "BackupPlanId": r.plan_id,
-                "CreationDate": cli_time(o.now - 200 * DAY_MS), "IamRoleArn": role}]}))?;
             w.put(
-                &base
-                    .join("get-backup-selection")
-                    .join(&r.plan_id)
-                    .join(format!("{sel_id}.json")),
+                &base.join("list-backup-selections").join(format!("{}.json", r.plan_id)),
+                &json!({"BackupSelectionsList": [{
+                "SelectionId": sel_id, "SelectionName": selection["SelectionName"], "BackupPlanId": r.plan_id,
+                "CreationDate": cli_time(o.now - 200 * DAY_MS), "IamRoleArn": role}]}),
+            )?;
+            w.put(
+                &base.join("get-backup-selection").join(&r.plan_id).join(format!("{sel_id}.json")),
                 &json!({
                 "BackupSelection": selection, "SelectionId": sel_id, "BackupPlanId": r.plan_id,
                 "CreationDate": cli_time(o.now - 200 * DAY_MS)}),
@@ -427,11 +380,14 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
         }
 
         // Inventory, instance states.
-        w.put(&base.join("get-resources.json"), &json!({"ResourceTagMappingList": resources.iter().map(|r| {
+        w.put(
+            &base.join("get-resources.json"),
+            &json!({"ResourceTagMappingList": resources.iter().map(|r| {
             let mut tags = vec![json!({"Key": "env", "Value": r.env}), json!({"Key": "Name", "Value": r.name})];
             if r.backup != "none" { tags.push(json!({"Key": "backup", "Value": r.backup})); }
             json!({"ResourceARN": r.arn, "Tags": tags})
-        }).collect::<Vec<_>>()}))?;
+        }).collect::<Vec<_>>()}),
+        )?;
         w.put(&base.join("describe-instances.json"), &json!({"Reservations": [{"Instances": resources.iter().enumerate()
             .filter(|(_, r)| r.kind == "EC2")
             .map(|(i, r)| json!({"InstanceId": r.arn.rsplit('/').next(), "State": {"Code": 16, "Name": if i % 5 == 0 { "stopped" } else { "running" }}}))
@@ -439,8 +395,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
 
         // Jobs, in pages, generated in parallel with one seeded generator per page.
         let share = |total: usize| total / n_scopes + usize::from(si < total % n_scopes);
-        let (n_backup, n_copy, n_restore) =
-            (share(backup_total), share(copy_total), share(restore_total));
+        let (n_backup, n_copy, n_restore) = (share(backup_total), share(copy_total), share(restore_total));
         let span = days as i64 * DAY_MS;
         let ctx = JobContext {
             acct: &acct,
@@ -461,7 +416,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                 let jobs: Vec<Value> = (0..n).map(|_| ctx.backup_job(&mut rng)).collect();
                 let rps: Vec<Value> = jobs.iter().filter_map(|j| ctx.recovery_point(j)).collect();
                 let body = json!({"BackupJobs": jobs, "NextToken": if p + 1 < pages(n_backup) { json!(format!("token-{}", p + 1)) } else { Value::Null }});
-                let bytes = write_json(&base.join("list-backup-jobs").join(format!("page-{:05}.json", p + 1)), &body)?;
+                let bytes = write_page(&base.join("list-backup-jobs").join(format!("page-{:05}.json", p + 1)), &body)?;
                 Ok((bytes, rps))
             })
             .collect();
@@ -471,23 +426,15 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
             w.bytes += bytes;
             w.files += 1;
             for rp in rps {
-                let vault = rp["BackupVaultName"]
-                    .as_str()
-                    .unwrap_or("Default")
-                    .to_string();
+                let vault = rp["BackupVaultName"].as_str().unwrap_or("Default").to_string();
                 let list = rps_by_vault.entry(vault).or_default();
-                if o.max_recovery_points
-                    .is_none_or(|m| list.len() < m / vaults.len().max(1))
-                {
+                if o.max_recovery_points.is_none_or(|m| list.len() < m / vaults.len().max(1)) {
                     list.push(rp);
                 }
             }
         }
         if n_backup == 0 {
-            w.put(
-                &base.join("list-backup-jobs.json"),
-                &json!({"BackupJobs": []}),
-            )?;
+            w.put(&base.join("list-backup-jobs.json"), &json!({"BackupJobs": []}))?;
         }
         // Restores start from recovery points that exist.
         let restorable: Vec<(String, String, String)> = rps_by_vault
@@ -495,19 +442,13 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
             .flatten()
             .filter_map(|rp| {
                 let s = |k: &str| rp[k].as_str().map(str::to_string);
-                Some((
-                    s("RecoveryPointArn")?,
-                    s("ResourceArn")?,
-                    s("BackupVaultArn")?,
-                ))
+                Some((s("RecoveryPointArn")?, s("ResourceArn")?, s("BackupVaultArn")?))
             })
             .collect();
         for (name, ..) in vaults {
             let list = rps_by_vault.remove(name).unwrap_or_default();
             w.put(
-                &base
-                    .join("list-recovery-points-by-backup-vault")
-                    .join(format!("{name}.json")),
+                &base.join("list-recovery-points-by-backup-vault").join(format!("{name}.json")),
                 &json!({"RecoveryPoints": list}),
             )?;
         }
@@ -522,7 +463,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                     } else {
                         json!({"RestoreJobs": (0..count).map(|_| ctx.restore_job(&mut rng, &restorable)).collect::<Vec<_>>()})
                     };
-                    write_json(&base.join(kind).join(format!("page-{:05}.json", p + 1)), &body)
+                    write_page(&base.join(kind).join(format!("page-{:05}.json", p + 1)), &body)
                 })
                 .collect();
             for r in results {
@@ -532,24 +473,14 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
         }
 
         // Protected resources, with restore testing figures for databases.
-        let protected: Vec<&Resource> = resources
-            .iter()
-            .filter(|r| r.backup != "none" || r.kind == "RDS")
-            .collect();
+        let protected: Vec<&Resource> = resources.iter().filter(|r| r.backup != "none" || r.kind == "RDS").collect();
         w.put(&base.join("list-protected-resources.json"), &json!({"Results": protected.iter().map(|r| json!({
             "ResourceArn": r.arn, "ResourceType": r.kind, "ResourceName": r.name,
             "LastBackupTime": cli_time(o.now - rng.random_range(1..(3 * DAY_MS / 1000)) * 1000)})).collect::<Vec<_>>()}))?;
-        for r in protected
-            .iter()
-            .filter(|r| matches!(r.kind, "RDS" | "Aurora" | "DynamoDB"))
-        {
-            let key =
-                percent_encoding::utf8_percent_encode(&r.arn, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string();
+        for r in protected.iter().filter(|r| matches!(r.kind, "RDS" | "Aurora" | "DynamoDB")) {
+            let key = percent_encoding::utf8_percent_encode(&r.arn, percent_encoding::NON_ALPHANUMERIC).to_string();
             w.put(
-                &base
-                    .join("describe-protected-resource")
-                    .join(format!("{key}.json")),
+                &base.join("describe-protected-resource").join(format!("{key}.json")),
                 &json!({
                 "ResourceArn": r.arn, "ResourceType": r.kind, "ResourceName": r.name,
                 "LastBackupTime": cli_time(o.now - 6 * HOUR_MS),
@@ -560,37 +491,13 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
 
         // Frameworks and report plans live in every scope; org-wide plans only in the first.
         let framework = default_framework(&acct, region);
-        let fw_name = framework["FrameworkName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let fw_name = framework["FrameworkName"].as_str().unwrap_or_default().to_string();
         w.put(&base.join("list-frameworks.json"), &json!({"Frameworks": [{"FrameworkName": fw_name, "FrameworkArn": framework["FrameworkArn"], "NumberOfControls": framework["FrameworkControls"].as_array().map_or(0, Vec::len)}]}))?;
-        w.put(
-            &base
-                .join("describe-framework")
-                .join(format!("{fw_name}.json")),
-            &framework,
-        )?;
+        w.put(&base.join("describe-framework").join(format!("{fw_name}.json")), &framework)?;
         let bucket = format!("backup-reports-{acct}");
         let mut plans = vec![
-            report_plan(
-                &acct,
-                region,
-                "daily_backup_jobs",
-                "BACKUP_JOB_REPORT",
-                &bucket,
-                &["CSV", "JSON"],
-                json!({}),
-            ),
-            report_plan(
-                &acct,
-                region,
-                "daily_copy_jobs",
-                "COPY_JOB_REPORT",
-                &bucket,
-                &["CSV", "JSON"],
-                json!({}),
-            ),
+            report_plan(&acct, region, "daily_backup_jobs", "BACKUP_JOB_REPORT", &bucket, &["CSV", "JSON"], json!({})),
+            report_plan(&acct, region, "daily_copy_jobs", "COPY_JOB_REPORT", &bucket, &["CSV", "JSON"], json!({})),
             report_plan(
                 &acct,
                 region,
@@ -612,17 +519,13 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                 json!({"Accounts": ["ROOT"], "Regions": ["*"]}),
             ));
         }
-        w.put(&base.join("list-report-plans.json"), &json!({"ReportPlans": plans.iter().map(|p| p["ReportPlan"].clone()).collect::<Vec<_>>()}))?;
+        w.put(
+            &base.join("list-report-plans.json"),
+            &json!({"ReportPlans": plans.iter().map(|p| p["ReportPlan"].clone()).collect::<Vec<_>>()}),
+        )?;
         for p in &plans {
-            let name = p["ReportPlan"]["ReportPlanName"]
-                .as_str()
-                .unwrap_or_default();
-            w.put(
-                &base
-                    .join("describe-report-plan")
-                    .join(format!("{name}.json")),
-                p,
-            )?;
+            let name = p["ReportPlan"]["ReportPlanName"].as_str().unwrap_or_default();
+            w.put(&base.join("describe-report-plan").join(format!("{name}.json")), p)?;
         }
     }
     summary.files = w.files;
@@ -666,23 +569,10 @@ fn report_plan(
 
 /// The console's "AWS Backup framework" controls plus the two newer ones.
 fn default_framework(acct: &str, region: &str) -> Value {
-    let types = json!([
-        "RDS",
-        "S3",
-        "Aurora",
-        "EFS",
-        "EC2",
-        "Storage Gateway",
-        "EBS",
-        "DynamoDB",
-        "FSx",
-        "VirtualMachine"
-    ]);
+    let types =
+        json!(["RDS", "S3", "Aurora", "EFS", "EC2", "Storage Gateway", "EBS", "DynamoDB", "FSx", "VirtualMachine"]);
     let p = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| json!({"ParameterName": k, "ParameterValue": v}))
-            .collect::<Vec<_>>()
+        pairs.iter().map(|(k, v)| json!({"ParameterName": k, "ParameterValue": v})).collect::<Vec<_>>()
     };
     json!({
         "FrameworkName": "baseline_backup_controls",
@@ -733,14 +623,9 @@ impl JobContext<'_> {
         } else {
             Some(&self.resources[rng.random_range(0..self.resources.len())])
         };
-        let (arn, kind, name) = res.map_or(
-            (
-                "arn:aws:s3:::orphan".to_string(),
-                "S3",
-                "orphan".to_string(),
-            ),
-            |r| (r.arn.clone(), r.kind, r.name.clone()),
-        );
+        let (arn, kind, name) = res.map_or(("arn:aws:s3:::orphan".to_string(), "S3", "orphan".to_string()), |r| {
+            (r.arn.clone(), r.kind, r.name.clone())
+        });
         let rule = res.map_or(&self.rules[0], |r| self.rule_for(r));
         let created = self.now - 1 - (rng.random::<u64>() % self.span as u64) as i64;
         let age = self.now - created;
@@ -755,10 +640,7 @@ impl JobContext<'_> {
                 ),
             )
         } else if roll < 55 {
-            (
-                "ABORTED",
-                Some("Backup job was aborted, the job was not started within the start window"),
-            )
+            ("ABORTED", Some("Backup job was aborted, the job was not started within the start window"))
         } else if roll < 70 {
             (
                 "COMPLETED",
@@ -809,17 +691,8 @@ impl JobContext<'_> {
         if state == "COMPLETED" {
             let rp = match kind {
                 "EC2" => format!("arn:aws:ec2:{}::image/ami-{}", self.region, hex(rng, 17)),
-                "EBS" => format!(
-                    "arn:aws:ec2:{}::snapshot/snap-{}",
-                    self.region,
-                    hex(rng, 17)
-                ),
-                _ => format!(
-                    "arn:aws:backup:{}:{}:recovery-point:{}",
-                    self.region,
-                    self.acct,
-                    uuid(rng)
-                ),
+                "EBS" => format!("arn:aws:ec2:{}::snapshot/snap-{}", self.region, hex(rng, 17)),
+                _ => format!("arn:aws:backup:{}:{}:recovery-point:{}", self.region, self.acct, uuid(rng)),
             };
             job["RecoveryPointArn"] = json!(rp);
         }
@@ -829,10 +702,7 @@ impl JobContext<'_> {
     fn recovery_point(&self, job: &Value) -> Option<Value> {
         let rp = job.get("RecoveryPointArn")?;
         let created = time::parse_iso(job["CreationDate"].as_str()?)?;
-        let rule = self
-            .rules
-            .iter()
-            .find(|r| job["CreatedBy"]["BackupRuleId"] == r.rule_id.as_str())?;
+        let rule = self.rules.iter().find(|r| job["CreatedBy"]["BackupRuleId"] == r.rule_id.as_str())?;
         let mut v = json!({
             "RecoveryPointArn": rp, "BackupVaultName": job["BackupVaultName"], "BackupVaultArn": job["BackupVaultArn"],
             "ResourceArn": job["ResourceArn"], "ResourceType": job["ResourceType"], "ResourceName": job["ResourceName"],
@@ -850,17 +720,15 @@ impl JobContext<'_> {
 
     fn copy_job(&self, rng: &mut SmallRng, other_region: &str) -> Value {
         let rule = &self.rules[if rng.random_bool(0.5) { 0 } else { 1 }];
-        let res = &self.resources[rng
-            .random_range(0..self.resources.len().max(1))
-            .min(self.resources.len().saturating_sub(1))];
+        let res = &self.resources
+            [rng.random_range(0..self.resources.len().max(1)).min(self.resources.len().saturating_sub(1))];
         let created = self.now - 1 - (rng.random::<u64>() % self.span as u64) as i64;
         let failed = rng.random_range(0..100) < 5;
-        let dest = rule.copy_to.first().cloned().unwrap_or_else(|| {
-            format!(
-                "arn:aws:backup:{other_region}:{}:backup-vault:dr-vault",
-                self.acct
-            )
-        });
+        let dest = rule
+            .copy_to
+            .first()
+            .cloned()
+            .unwrap_or_else(|| format!("arn:aws:backup:{other_region}:{}:backup-vault:dr-vault", self.acct));
         let mut j = json!({
             "AccountId": self.acct, "CopyJobId": uuid(rng),
             "SourceBackupVaultArn": format!("arn:aws:backup:{}:{}:backup-vault:{}", self.region, self.acct, rule.vault),
@@ -887,17 +755,9 @@ impl JobContext<'_> {
     fn restore_job(&self, rng: &mut SmallRng, restorable: &[(String, String, String)]) -> Value {
         let (rp, source, vault) = match restorable.len() {
             0 => (
-                format!(
-                    "arn:aws:backup:{}:{}:recovery-point:{}",
-                    self.region,
-                    self.acct,
-                    uuid(rng)
-                ),
+                format!("arn:aws:backup:{}:{}:recovery-point:{}", self.region, self.acct, uuid(rng)),
                 "arn:aws:s3:::orphan".to_string(),
-                format!(
-                    "arn:aws:backup:{}:{}:backup-vault:prod-vault",
-                    self.region, self.acct
-                ),
+                format!("arn:aws:backup:{}:{}:backup-vault:prod-vault", self.region, self.acct),
             ),
             n => restorable[rng.random_range(0..n)].clone(),
         };
@@ -923,8 +783,7 @@ impl JobContext<'_> {
             "ExpectedCompletionTimeMinutes": 45,
         });
         if status != "RUNNING" {
-            j["CompletionDate"] =
-                json!((created + rng.random_range(300_000..2 * HOUR_MS)) as f64 / 1000.0);
+            j["CompletionDate"] = json!((created + rng.random_range(300_000..2 * HOUR_MS)) as f64 / 1000.0);
             j["CreatedResourceArn"] = json!(format!("{source}-restored"));
         }
         if status == "FAILED" {

@@ -128,11 +128,7 @@ impl Outcome {
 fn read_estate(cfg: &RunConfig, window: &Window) -> Result<estate::Estate, CollectError> {
     estate::read(
         &cfg.source,
-        &ReadOptions {
-            jobs: Some(window.job_filter()),
-            account: cfg.account.clone(),
-            region: cfg.region.clone(),
-        },
+        &ReadOptions { jobs: Some(window.job_filter()), account: cfg.account.clone(), region: cfg.region.clone() },
     )
 }
 
@@ -196,17 +192,15 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
     let results: Vec<Result<Delivered, String>> = files
         .par_iter()
         .map(|f| {
-            sink.put(&f.key, &f.rendered.bytes)
-                .map_err(|e| format!("{:#}", DisplayChain(&e)))
-                .map(|()| Delivered {
-                    plan: f.plan.clone(),
-                    template: f.template.clone(),
-                    format: f.format,
-                    key: f.key.clone(),
-                    location: sink.location(&f.key),
-                    rows: f.rendered.rows,
-                    bytes: f.rendered.bytes.len(),
-                })
+            sink.put(&f.key, &f.rendered.bytes).map_err(|e| format!("{:#}", DisplayChain(&e))).map(|()| Delivered {
+                plan: f.plan.clone(),
+                template: f.template.clone(),
+                format: f.format,
+                key: f.key.clone(),
+                location: sink.location(&f.key),
+                rows: f.rendered.rows,
+                bytes: f.rendered.bytes.len(),
+            })
         })
         .collect();
     timings.write = t.elapsed();
@@ -226,11 +220,7 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
         delivery_errors,
         warnings,
         timings,
-        job_rows: (
-            frames.backup_jobs.height(),
-            frames.copy_jobs.height(),
-            frames.restore_jobs.height(),
-        ),
+        job_rows: (frames.backup_jobs.height(), frames.copy_jobs.height(), frames.restore_jobs.height()),
     })
 }
 
@@ -252,18 +242,9 @@ pub fn report(cfg: &RunConfig, template: &str, format: Format) -> Result<ReportF
         "copy_jobs" => job_frames.copy_jobs,
         _ => job_frames.restore_jobs,
     };
-    let polars = |source| RenderError::Polars {
-        template: template.name.clone(),
-        source,
-    };
+    let polars = |source| RenderError::Polars { template: template.name.clone(), source };
     let sorted = reports::sort_for(frame, &template).map_err(polars)?;
-    let rendered = reports::encode::render(
-        &sorted,
-        &template,
-        format,
-        (window.start, window.end),
-        cfg.encode,
-    )?;
+    let rendered = reports::encode::render(&sorted, &template, format, (window.start, window.end), cfg.encode)?;
     let key = format!(
         "{}_{}_{}.{}",
         template.name,
@@ -271,13 +252,7 @@ pub fn report(cfg: &RunConfig, template: &str, format: Format) -> Result<ReportF
         time::format_seconds(window.end),
         format.extension()
     );
-    Ok(ReportFile {
-        plan: String::new(),
-        template: template.name,
-        format,
-        key,
-        rendered,
-    })
+    Ok(ReportFile { plan: String::new(), template: template.name, format, key, rendered })
 }
 
 /// Prints an error with its chain of sources: `outer: inner: innermost`.

@@ -20,12 +20,9 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -43,9 +40,7 @@ fn config(s: &SourceArgs) -> Result<RunConfig, Failure> {
     let window = s.window().map_err(|m| (2, m))?;
     let now = match s.now {
         Some(t) => t,
-        None => match estate::snapshot::collected_at(&s.source)
-            .map_err(|e| (2, DisplayChain(&e).to_string()))?
-        {
+        None => match estate::snapshot::collected_at(&s.source).map_err(|e| (2, DisplayChain(&e).to_string()))? {
             Some(t) => t,
             None => chrono::Utc::now().timestamp_millis(),
         },
@@ -70,11 +65,7 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             let outcome = backup_audit::run(&cfg, &sink).map_err(|e| fail(&e))?;
             let mut out = std::io::stdout().lock();
             for d in &outcome.delivered {
-                let _ = writeln!(
-                    out,
-                    "{:>7} rows {:>10} bytes  {}",
-                    d.rows, d.bytes, d.location
-                );
+                let _ = writeln!(out, "{:>7} rows {:>10} bytes  {}", d.rows, d.bytes, d.location);
             }
             for e in outcome.plan_errors.iter().chain(&outcome.delivery_errors) {
                 eprintln!("error: {e}");
@@ -94,8 +85,7 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
         }
         Command::Report(args) => {
             let cfg = config(&args.source)?;
-            let file = backup_audit::report(&cfg, &args.template, args.format.into())
-                .map_err(|e| fail(&e))?;
+            let file = backup_audit::report(&cfg, &args.template, args.format.into()).map_err(|e| fail(&e))?;
             if args.out == "-" {
                 std::io::stdout()
                     .lock()
@@ -104,8 +94,7 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             } else {
                 use backup_audit::sinks::Sink;
                 let sink = sinks::LocalDir::new(&args.out);
-                sink.put(&file.key, &file.rendered.bytes)
-                    .map_err(|e| (1, DisplayChain(&e).to_string()))?;
+                sink.put(&file.key, &file.rendered.bytes).map_err(|e| (1, DisplayChain(&e).to_string()))?;
                 println!(
                     "{:>7} rows {:>10} bytes  {}",
                     file.rendered.rows,
@@ -130,12 +119,8 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
                 max_recovery_points: a.max_recovery_points,
                 page_size: a.page_size,
             };
-            let s = generate::generate(&opts).map_err(|e| {
-                (
-                    2,
-                    format!("cannot generate into `{}`: {e}", opts.out.display()),
-                )
-            })?;
+            let s = generate::generate(&opts)
+                .map_err(|e| (2, format!("cannot generate into `{}`: {e}", opts.out.display())))?;
             println!(
                 "wrote {} files, {} bytes: {} backup, {} copy, {} restore jobs",
                 s.files, s.bytes, s.backup_jobs, s.copy_jobs, s.restore_jobs

@@ -16,25 +16,18 @@ pub type Millis = i64;
 /// The common CLI shapes take a hand-written fast path; anything else goes through chrono.
 pub fn parse_iso(s: &str) -> Option<Millis> {
     fast_iso(s.as_bytes()).or_else(|| {
-        DateTime::parse_from_rfc3339(s)
-            .map(|d| d.timestamp_millis())
-            .ok()
-            .or_else(|| {
-                NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .map(|d| d.and_utc().timestamp_millis())
-            })
+        DateTime::parse_from_rfc3339(s).map(|d| d.timestamp_millis()).ok().or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc().timestamp_millis())
+        })
     })
 }
 
 /// Converts epoch seconds (possibly fractional, as the AWS wire format sends them) to millis.
 pub fn from_epoch_seconds(secs: f64) -> Option<Millis> {
-    if secs.is_finite() && secs.abs() < 1.0e13 {
-        Some((secs * 1000.0).round() as Millis)
-    } else {
-        None
-    }
+    if secs.is_finite() && secs.abs() < 1.0e13 { Some((secs * 1000.0).round() as Millis) } else { None }
 }
 
 fn digits(b: &[u8]) -> Option<i64> {
@@ -50,22 +43,14 @@ fn digits(b: &[u8]) -> Option<i64> {
 
 /// `YYYY-MM-DD[T ]HH:MM:SS[.f+][Z|±HH:MM|±HHMM]`; `None` means "let chrono try".
 fn fast_iso(b: &[u8]) -> Option<Millis> {
-    if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
-    {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
         return None;
     }
     if b[13] != b':' || b[16] != b':' {
         return None;
     }
     let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, mi, s) = (
-        digits(&b[11..13])?,
-        digits(&b[14..16])?,
-        digits(&b[17..19])?,
-    );
+    let (h, mi, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
@@ -87,9 +72,7 @@ fn fast_iso(b: &[u8]) -> Option<Millis> {
         [] | [b'Z'] | [b'z'] => 0,
         [sign @ (b'+' | b'-'), rest @ ..] => {
             let (oh, om) = match rest {
-                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => {
-                    (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?)
-                }
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?),
                 [h1, h2] => (digits(&[*h1, *h2])?, 0),
                 _ => return None,
             };
@@ -137,15 +120,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 /// Calendar fields of an instant, UTC.
@@ -167,33 +142,19 @@ pub fn civil(ms: Millis) -> Civil {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u32;
     let (year, month, day) = civil_from_days(days);
-    Civil {
-        year,
-        month,
-        day,
-        hour: sod / 3600,
-        minute: sod / 60 % 60,
-        second: sod % 60,
-        millis,
-    }
+    Civil { year, month, day, hour: sod / 3600, minute: sod / 60 % 60, second: sod % 60, millis }
 }
 
 /// `2021-07-14T23:53:47.229Z`: the report timestamp format.
 pub fn format_millis(ms: Millis) -> String {
     let c = civil(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis)
 }
 
 /// `2021-07-14T23:53:47Z`: the key and period format (whole seconds).
 pub fn format_seconds(ms: Millis) -> String {
     let c = civil(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", c.year, c.month, c.day, c.hour, c.minute, c.second)
 }
 
 /// `HH:MM:SS` of a non-negative duration; hours grow past 24 rather than wrapping.
@@ -235,10 +196,7 @@ mod tests {
 
     #[test]
     fn epoch_seconds_round_to_millis() {
-        assert_eq!(
-            from_epoch_seconds(1_626_306_827.229),
-            parse_iso("2021-07-14T23:53:47.229Z")
-        );
+        assert_eq!(from_epoch_seconds(1_626_306_827.229), parse_iso("2021-07-14T23:53:47.229Z"));
         assert_eq!(from_epoch_seconds(f64::NAN), None);
     }
 

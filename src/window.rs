@@ -42,11 +42,7 @@ impl WindowSpec {
 impl Window {
     /// The job filter for this window.
     pub fn job_filter(&self) -> crate::estate::JobFilter {
-        crate::estate::JobFilter {
-            from: self.start,
-            to: self.end,
-            now: self.now,
-        }
+        crate::estate::JobFilter { from: self.start, to: self.end, now: self.now }
     }
 }
 

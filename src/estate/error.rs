@@ -15,11 +15,7 @@ pub enum CollectError {
     },
     /// The file is not valid JSON, or a field has the wrong type or is missing.
     #[error("`{path}` at `{json_path}`: {message}")]
-    Json {
-        path: PathBuf,
-        json_path: String,
-        message: String,
-    },
+    Json { path: PathBuf, json_path: String, message: String },
     /// The folder does not follow the estate layout.
     #[error("`{path}`: {message}")]
     Layout { path: PathBuf, message: String },

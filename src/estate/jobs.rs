@@ -28,10 +28,7 @@ pub struct JobFilter {
 /// BACKUP: CREATED, PENDING, RUNNING, ABORTING. COPY: CREATED, RUNNING, plus the transitional
 /// ABORTING, COMPLETING and FAILING of `CopyJobStatus`. RESTORE: CREATED, PENDING, RUNNING.
 pub fn is_active_state(state: &str) -> bool {
-    matches!(
-        state,
-        "CREATED" | "PENDING" | "RUNNING" | "ABORTING" | "COMPLETING" | "FAILING"
-    )
+    matches!(state, "CREATED" | "PENDING" | "RUNNING" | "ABORTING" | "COMPLETING" | "FAILING")
 }
 
 impl JobFilter {
@@ -274,28 +271,12 @@ mod tests {
 
     #[test]
     fn window_edges_are_half_open() {
-        let f = JobFilter {
-            from: 1000,
-            to: 2000,
-            now: 2500,
-        };
-        assert!(
-            f.keeps("COMPLETED", 500, Some(1000)),
-            "a job ending on the start is in"
-        );
-        assert!(
-            !f.keeps("COMPLETED", 500, Some(2000)),
-            "a job ending on the end is out"
-        );
+        let f = JobFilter { from: 1000, to: 2000, now: 2500 };
+        assert!(f.keeps("COMPLETED", 500, Some(1000)), "a job ending on the start is in");
+        assert!(!f.keeps("COMPLETED", 500, Some(2000)), "a job ending on the end is out");
         assert!(!f.keeps("FAILED", 500, Some(999)));
         assert!(f.keeps("RUNNING", 100, None), "active jobs are always in");
-        assert!(
-            !f.keeps("RUNNING", 2500, None),
-            "jobs created at or after now are unknown"
-        );
-        assert!(
-            !f.keeps("COMPLETED", 500, None),
-            "a finished job without a date is in no window"
-        );
+        assert!(!f.keeps("RUNNING", 2500, None), "jobs created at or after now are unknown");
+        assert!(!f.keeps("COMPLETED", 500, None), "a finished job without a date is in no window");
     }
 }

@@ -17,8 +17,7 @@ pub use jobs::{BackupJobRow, CopyJobRow, JobFilter, RestoreJobRow};
 pub use snapshot::{ReadOptions, read};
 
 use model::{
-    BackupRule, BackupSelection, BackupVault, Framework, ProtectedResource, RecoveryPoint,
-    ReportPlan, TaggedResource,
+    BackupRule, BackupSelection, BackupVault, Framework, ProtectedResource, RecoveryPoint, ReportPlan, TaggedResource,
 };
 
 /// One account and region.
@@ -150,9 +149,7 @@ impl Estate {
 
     /// The scope index of an account and region, if the estate has it.
     pub fn scope_index(&self, account: &str, region: &str) -> Option<usize> {
-        self.scopes
-            .iter()
-            .position(|s| s.id.account == account && s.id.region == region)
+        self.scopes.iter().position(|s| s.id.account == account && s.id.region == region)
     }
 
     /// Distinct account ids, sorted.

@@ -29,10 +29,7 @@ impl<'de> Deserialize<'de> for Timestamp {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
                 time::parse_iso(v).map(Timestamp).ok_or_else(|| {
-                    E::invalid_value(
-                        de::Unexpected::Str(v),
-                        &"an ISO-8601 timestamp such as 2024-05-01T02:03:04.000Z",
-                    )
+                    E::invalid_value(de::Unexpected::Str(v), &"an ISO-8601 timestamp such as 2024-05-01T02:03:04.000Z")
                 })
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {

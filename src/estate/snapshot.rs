@@ -96,10 +96,7 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
     let mut out_scopes = Vec::with_capacity(scopes.len());
     for (i, (id, path)) in scopes.iter().enumerate() {
         let collected = plan_scope(i, path, opts, &mut tasks)?;
-        out_scopes.push(Scope {
-            id: id.clone(),
-            collected,
-        });
+        out_scopes.push(Scope { id: id.clone(), collected });
     }
     // Big files first, so that the last thread to finish does not start on a large page.
     let parsed: Vec<(usize, Parsed)> = tasks
@@ -110,17 +107,11 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> CollectError {
-    CollectError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    CollectError::Io { path: path.to_path_buf(), source }
 }
 
 fn layout_err(path: &Path, message: impl Into<String>) -> CollectError {
-    CollectError::Layout {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
+    CollectError::Layout { path: path.to_path_buf(), message: message.into() }
 }
 
 fn is_account_id(s: &str) -> bool {
@@ -133,9 +124,7 @@ pub fn is_region(s: &str) -> bool {
     parts.len() >= 3
         && parts[0].len() == 2
         && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
@@ -176,29 +165,18 @@ const COMMANDS: &[&str] = &[
     "describe-instances",
 ];
 
-fn discover_scopes(
-    dir: &Path,
-    opts: &ReadOptions,
-) -> Result<Vec<(ScopeId, PathBuf)>, CollectError> {
+fn discover_scopes(dir: &Path, opts: &ReadOptions) -> Result<Vec<(ScopeId, PathBuf)>, CollectError> {
     if !dir.is_dir() {
-        return Err(layout_err(
-            dir,
-            "is not a folder; expected an estate snapshot folder",
-        ));
+        return Err(layout_err(dir, "is not a folder; expected an estate snapshot folder"));
     }
     let entries = sorted_entries(dir)?;
-    let flat = entries
-        .iter()
-        .any(|(name, _, _)| COMMANDS.contains(&name.strip_suffix(".json").unwrap_or(name)));
+    let flat = entries.iter().any(|(name, _, _)| COMMANDS.contains(&name.strip_suffix(".json").unwrap_or(name)));
     if flat {
         let (account, region) = match (&opts.account, &opts.region) {
             (Some(a), Some(r)) => (a.clone(), r.clone()),
             _ => {
                 let (a, r) = sniff_account_region(dir)?;
-                (
-                    opts.account.clone().unwrap_or(a),
-                    opts.region.clone().unwrap_or(r),
-                )
+                (opts.account.clone().unwrap_or(a), opts.region.clone().unwrap_or(r))
             }
         };
         return Ok(vec![(ScopeId { account, region }, dir.to_path_buf())]);
@@ -210,18 +188,9 @@ fn discover_scopes(
         }
         for (region, rpath, rdir) in sorted_entries(path)? {
             if rdir && is_region(&region) {
-                scopes.push((
-                    ScopeId {
-                        account: name.clone(),
-                        region,
-                    },
-                    rpath,
-                ));
+                scopes.push((ScopeId { account: name.clone(), region }, rpath));
             } else if rdir {
-                return Err(layout_err(
-                    &rpath,
-                    "is not a region folder (expected a name such as `us-east-1`)",
-                ));
+                return Err(layout_err(&rpath, "is not a region folder (expected a name such as `us-east-1`)"));
             }
         }
     }
@@ -246,11 +215,7 @@ fn sniff_account_region(dir: &Path) -> Result<(String, String), CollectError> {
     ] {
         for candidate in [dir.join(format!("{name}.json")), dir.join(name)] {
             let files: Vec<PathBuf> = if candidate.is_dir() {
-                sorted_entries(&candidate)?
-                    .into_iter()
-                    .filter(|e| !e.2)
-                    .map(|e| e.1)
-                    .collect()
+                sorted_entries(&candidate)?.into_iter().filter(|e| !e.2).map(|e| e.1).collect()
             } else if candidate.is_file() {
                 vec![candidate]
             } else {
@@ -275,11 +240,7 @@ fn first_backup_arn(text: &str) -> Option<(String, String)> {
     let mut rest = text;
     while let Some(i) = rest.find("arn:aws") {
         let parts: Vec<&str> = rest[i..].splitn(6, ':').collect();
-        if parts.len() == 6
-            && parts[2] == "backup"
-            && is_region(parts[3])
-            && is_account_id(parts[4])
-        {
+        if parts.len() == 6 && parts[2] == "backup" && is_region(parts[3]) && is_account_id(parts[4]) {
             return Some((parts[4].to_string(), parts[3].to_string()));
         }
         rest = &rest[i + 7..];
@@ -292,10 +253,7 @@ fn list_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, Collec
     let file = base.join(format!("{command}.json"));
     let folder = base.join(command);
     match (file.is_file(), folder.is_dir()) {
-        (true, true) => Err(layout_err(
-            base,
-            format!("has both `{command}.json` and `{command}/`; keep one"),
-        )),
+        (true, true) => Err(layout_err(base, format!("has both `{command}.json` and `{command}/`; keep one"))),
         (true, false) => Ok(Some(vec![file])),
         (false, true) => Ok(Some(json_files(&folder)?)),
         (false, false) => Ok(None),
@@ -336,53 +294,22 @@ fn plan_scope(
     tasks: &mut Vec<Task>,
 ) -> Result<BTreeSet<Dataset>, CollectError> {
     let mut collected = BTreeSet::new();
-    let mut add = |dataset: Dataset,
-                   files: Option<Vec<PathBuf>>,
-                   kind: &dyn Fn(&Path) -> Kind,
-                   tasks: &mut Vec<Task>| {
-        if let Some(files) = files {
-            collected.insert(dataset);
-            for path in files {
-                tasks.push(Task {
-                    scope,
-                    kind: kind(&path),
-                    path,
-                });
+    let mut add =
+        |dataset: Dataset, files: Option<Vec<PathBuf>>, kind: &dyn Fn(&Path) -> Kind, tasks: &mut Vec<Task>| {
+            if let Some(files) = files {
+                collected.insert(dataset);
+                for path in files {
+                    tasks.push(Task { scope, kind: kind(&path), path });
+                }
             }
-        }
-    };
+        };
     if opts.jobs.is_some() {
-        add(
-            Dataset::BackupJobs,
-            list_files(base, "list-backup-jobs")?,
-            &|_| Kind::BackupJobs,
-            tasks,
-        );
-        add(
-            Dataset::CopyJobs,
-            list_files(base, "list-copy-jobs")?,
-            &|_| Kind::CopyJobs,
-            tasks,
-        );
-        add(
-            Dataset::RestoreJobs,
-            list_files(base, "list-restore-jobs")?,
-            &|_| Kind::RestoreJobs,
-            tasks,
-        );
+        add(Dataset::BackupJobs, list_files(base, "list-backup-jobs")?, &|_| Kind::BackupJobs, tasks);
+        add(Dataset::CopyJobs, list_files(base, "list-copy-jobs")?, &|_| Kind::CopyJobs, tasks);
+        add(Dataset::RestoreJobs, list_files(base, "list-restore-jobs")?, &|_| Kind::RestoreJobs, tasks);
     }
-    add(
-        Dataset::Vaults,
-        list_files(base, "list-backup-vaults")?,
-        &|_| Kind::Vaults,
-        tasks,
-    );
-    add(
-        Dataset::VaultDetails,
-        entity_files(base, "describe-backup-vault")?,
-        &|_| Kind::VaultDetail,
-        tasks,
-    );
+    add(Dataset::Vaults, list_files(base, "list-backup-vaults")?, &|_| Kind::Vaults, tasks);
+    add(Dataset::VaultDetails, entity_files(base, "describe-backup-vault")?, &|_| Kind::VaultDetail, tasks);
     add(
         Dataset::VaultPolicies,
         entity_files(base, "get-backup-vault-access-policy")?,
@@ -395,30 +322,10 @@ fn plan_scope(
         &|_| Kind::RecoveryPoints,
         tasks,
     );
-    add(
-        Dataset::Plans,
-        list_files(base, "list-backup-plans")?,
-        &|_| Kind::Plans,
-        tasks,
-    );
-    add(
-        Dataset::PlanDetails,
-        entity_files(base, "get-backup-plan")?,
-        &|_| Kind::PlanDetail,
-        tasks,
-    );
-    add(
-        Dataset::Selections,
-        entity_files(base, "list-backup-selections")?,
-        &|_| Kind::Selections,
-        tasks,
-    );
-    add(
-        Dataset::SelectionDetails,
-        entity_files(base, "get-backup-selection")?,
-        &|_| Kind::SelectionDetail,
-        tasks,
-    );
+    add(Dataset::Plans, list_files(base, "list-backup-plans")?, &|_| Kind::Plans, tasks);
+    add(Dataset::PlanDetails, entity_files(base, "get-backup-plan")?, &|_| Kind::PlanDetail, tasks);
+    add(Dataset::Selections, entity_files(base, "list-backup-selections")?, &|_| Kind::Selections, tasks);
+    add(Dataset::SelectionDetails, entity_files(base, "get-backup-selection")?, &|_| Kind::SelectionDetail, tasks);
     add(
         Dataset::ProtectedResources,
         list_files(base, "list-protected-resources")?,
@@ -431,54 +338,19 @@ fn plan_scope(
         &|_| Kind::ProtectedResourceDetail,
         tasks,
     );
-    add(
-        Dataset::Resources,
-        list_files(base, "get-resources")?,
-        &|_| Kind::Resources,
-        tasks,
-    );
-    add(
-        Dataset::Instances,
-        list_files(base, "describe-instances")?,
-        &|_| Kind::Instances,
-        tasks,
-    );
-    add(
-        Dataset::Frameworks,
-        list_files(base, "list-frameworks")?,
-        &|_| Kind::Frameworks,
-        tasks,
-    );
-    add(
-        Dataset::FrameworkDetails,
-        entity_files(base, "describe-framework")?,
-        &|_| Kind::FrameworkDetail,
-        tasks,
-    );
-    add(
-        Dataset::ReportPlans,
-        list_files(base, "list-report-plans")?,
-        &|_| Kind::ReportPlans,
-        tasks,
-    );
-    add(
-        Dataset::ReportPlanDetails,
-        entity_files(base, "describe-report-plan")?,
-        &|_| Kind::ReportPlanDetail,
-        tasks,
-    );
+    add(Dataset::Resources, list_files(base, "get-resources")?, &|_| Kind::Resources, tasks);
+    add(Dataset::Instances, list_files(base, "describe-instances")?, &|_| Kind::Instances, tasks);
+    add(Dataset::Frameworks, list_files(base, "list-frameworks")?, &|_| Kind::Frameworks, tasks);
+    add(Dataset::FrameworkDetails, entity_files(base, "describe-framework")?, &|_| Kind::FrameworkDetail, tasks);
+    add(Dataset::ReportPlans, list_files(base, "list-report-plans")?, &|_| Kind::ReportPlans, tasks);
+    add(Dataset::ReportPlanDetails, entity_files(base, "describe-report-plan")?, &|_| Kind::ReportPlanDetail, tasks);
     Ok(collected)
 }
 
 /// The entity key of a per-entity file: its name without `.json`, percent-decoded.
 fn file_key(path: &Path) -> String {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    percent_encoding::percent_decode_str(stem)
-        .decode_utf8_lossy()
-        .into_owned()
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    percent_encoding::percent_decode_str(stem).decode_utf8_lossy().into_owned()
 }
 
 /// Parses `bytes` as `T`. The fast path does not track the JSON path; on failure the same
@@ -496,25 +368,13 @@ pub fn parse_json<'a, T: Deserialize<'a>>(path: &Path, bytes: &'a [u8]) -> Resul
                 }
                 Ok(_) => (".".to_string(), strip_position(&first)),
             };
-            let json_path = if json_path == "." {
-                "$".to_string()
-            } else {
-                format!("$.{json_path}")
-            };
+            let json_path = if json_path == "." { "$".to_string() } else { format!("$.{json_path}") };
             let message = if first.is_syntax() || first.is_eof() {
-                format!(
-                    "malformed JSON: {message} (line {}, column {})",
-                    first.line(),
-                    first.column()
-                )
+                format!("malformed JSON: {message} (line {}, column {})", first.line(), first.column())
             } else {
                 message
             };
-            Err(CollectError::Json {
-                path: path.to_path_buf(),
-                json_path,
-                message,
-            })
+            Err(CollectError::Json { path: path.to_path_buf(), json_path, message })
         }
     }
 }
@@ -527,72 +387,71 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
-fn parse_task(
-    task: &Task,
-    scope: &ScopeId,
-    jobs: Option<&JobFilter>,
-) -> Result<Parsed, CollectError> {
-    let bytes = fs::read(&task.path).map_err(|e| io_err(&task.path, e))?;
+thread_local! {
+    /// One read buffer per worker thread: a gigabyte of pages read into fresh allocations
+    /// spends much of its time faulting in new memory.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn parse_task(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>) -> Result<Parsed, CollectError> {
+    BUFFER.with(|buffer| {
+        let mut bytes = buffer.borrow_mut();
+        bytes.clear();
+        fs::File::open(&task.path)
+            .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
+            .map_err(|e| io_err(&task.path, e))?;
+        parse_bytes(task, scope, jobs, &bytes)
+    })
+}
+
+fn parse_bytes(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>, bytes: &[u8]) -> Result<Parsed, CollectError> {
     let p = &task.path;
     let (acct, region) = (scope.account.as_str(), scope.region.as_str());
     Ok(match &task.kind {
         Kind::BackupJobs => {
-            let page: BackupJobsPage = parse_json(p, &bytes)?;
+            let page: BackupJobsPage = parse_json(p, bytes)?;
             let f = jobs.expect("job files are only listed with a job filter");
             Parsed::BackupJobs(
                 page.backup_jobs
                     .iter()
-                    .filter(|j| {
-                        f.keeps(&j.state, j.creation_date.0, j.completion_date.map(|t| t.0))
-                    })
+                    .filter(|j| f.keeps(&j.state, j.creation_date.0, j.completion_date.map(|t| t.0)))
                     .map(|j| BackupJobRow::from_raw(j, acct, region))
                     .collect(),
             )
         }
         Kind::CopyJobs => {
-            let page: CopyJobsPage = parse_json(p, &bytes)?;
+            let page: CopyJobsPage = parse_json(p, bytes)?;
             let f = jobs.expect("job files are only listed with a job filter");
             Parsed::CopyJobs(
                 page.copy_jobs
                     .iter()
-                    .filter(|j| {
-                        f.keeps(&j.state, j.creation_date.0, j.completion_date.map(|t| t.0))
-                    })
+                    .filter(|j| f.keeps(&j.state, j.creation_date.0, j.completion_date.map(|t| t.0)))
                     .map(|j| CopyJobRow::from_raw(j, acct, region))
                     .collect(),
             )
         }
         Kind::RestoreJobs => {
-            let page: RestoreJobsPage = parse_json(p, &bytes)?;
+            let page: RestoreJobsPage = parse_json(p, bytes)?;
             let f = jobs.expect("job files are only listed with a job filter");
             Parsed::RestoreJobs(
                 page.restore_jobs
                     .iter()
-                    .filter(|j| {
-                        f.keeps(&j.status, j.creation_date.0, j.completion_date.map(|t| t.0))
-                    })
+                    .filter(|j| f.keeps(&j.status, j.creation_date.0, j.completion_date.map(|t| t.0)))
                     .map(|j| RestoreJobRow::from_raw(j, acct, region))
                     .collect(),
             )
         }
-        Kind::Vaults => {
-            Parsed::Vaults(parse_json::<BackupVaultsPage>(p, &bytes)?.backup_vault_list)
-        }
-        Kind::VaultDetail => Parsed::VaultDetail(parse_json(p, &bytes)?),
+        Kind::Vaults => Parsed::Vaults(parse_json::<BackupVaultsPage>(p, bytes)?.backup_vault_list),
+        Kind::VaultDetail => Parsed::VaultDetail(parse_json(p, bytes)?),
         Kind::VaultPolicy(key) => {
-            let body: VaultAccessPolicy = parse_json(p, &bytes)?;
-            Parsed::VaultPolicy(
-                body.backup_vault_name.unwrap_or_else(|| key.clone()),
-                body.policy,
-            )
+            let body: VaultAccessPolicy = parse_json(p, bytes)?;
+            Parsed::VaultPolicy(body.backup_vault_name.unwrap_or_else(|| key.clone()), body.policy)
         }
-        Kind::RecoveryPoints => {
-            Parsed::RecoveryPoints(parse_json::<RecoveryPointsPage>(p, &bytes)?.recovery_points)
-        }
-        Kind::Plans => Parsed::Plans(parse_json::<BackupPlansPage>(p, &bytes)?.backup_plans_list),
-        Kind::PlanDetail => Parsed::PlanDetail(Box::new(parse_json(p, &bytes)?)),
+        Kind::RecoveryPoints => Parsed::RecoveryPoints(parse_json::<RecoveryPointsPage>(p, bytes)?.recovery_points),
+        Kind::Plans => Parsed::Plans(parse_json::<BackupPlansPage>(p, bytes)?.backup_plans_list),
+        Kind::PlanDetail => Parsed::PlanDetail(Box::new(parse_json(p, bytes)?)),
         Kind::Selections => {
-            let mut list = parse_json::<BackupSelectionsPage>(p, &bytes)?.backup_selections_list;
+            let mut list = parse_json::<BackupSelectionsPage>(p, bytes)?.backup_selections_list;
             // The plan id is the folder key when the member does not carry it.
             let key = plan_key_of_selection_list(p);
             for s in &mut list {
@@ -602,30 +461,26 @@ fn parse_task(
             }
             Parsed::Selections(list)
         }
-        Kind::SelectionDetail => Parsed::SelectionDetail(Box::new(parse_json(p, &bytes)?)),
+        Kind::SelectionDetail => Parsed::SelectionDetail(Box::new(parse_json(p, bytes)?)),
         Kind::ProtectedResources => {
-            Parsed::ProtectedResources(parse_json::<ProtectedResourcesPage>(p, &bytes)?.results)
+            Parsed::ProtectedResources(parse_json::<ProtectedResourcesPage>(p, bytes)?.results)
         }
-        Kind::ProtectedResourceDetail => Parsed::ProtectedResourceDetail(parse_json(p, &bytes)?),
-        Kind::Resources => {
-            Parsed::Resources(parse_json::<GetResourcesPage>(p, &bytes)?.resource_tag_mapping_list)
-        }
+        Kind::ProtectedResourceDetail => Parsed::ProtectedResourceDetail(parse_json(p, bytes)?),
+        Kind::Resources => Parsed::Resources(parse_json::<GetResourcesPage>(p, bytes)?.resource_tag_mapping_list),
         Kind::Instances => Parsed::Instances(
-            parse_json::<DescribeInstancesPage>(p, &bytes)?
+            parse_json::<DescribeInstancesPage>(p, bytes)?
                 .reservations
                 .into_iter()
                 .flat_map(|r| r.instances)
                 .map(|i| (i.instance_id, i.state.map(|s| s.name).unwrap_or_default()))
                 .collect(),
         ),
-        Kind::Frameworks => Parsed::Frameworks(parse_json::<FrameworksPage>(p, &bytes)?.frameworks),
-        Kind::FrameworkDetail => Parsed::FrameworkDetail(Box::new(parse_json(p, &bytes)?)),
-        Kind::ReportPlans => {
-            Parsed::ReportPlans(parse_json::<ReportPlansPage>(p, &bytes)?.report_plans)
+        Kind::Frameworks => Parsed::Frameworks(parse_json::<FrameworksPage>(p, bytes)?.frameworks),
+        Kind::FrameworkDetail => Parsed::FrameworkDetail(Box::new(parse_json(p, bytes)?)),
+        Kind::ReportPlans => Parsed::ReportPlans(parse_json::<ReportPlansPage>(p, bytes)?.report_plans),
+        Kind::ReportPlanDetail => {
+            Parsed::ReportPlanDetail(Box::new(parse_json::<DescribeReportPlan>(p, bytes)?.report_plan))
         }
-        Kind::ReportPlanDetail => Parsed::ReportPlanDetail(Box::new(
-            parse_json::<DescribeReportPlan>(p, &bytes)?.report_plan,
-        )),
     })
 }
 
@@ -641,87 +496,65 @@ fn plan_key_of_selection_list(path: &Path) -> Option<String> {
 
 /// Folds the parsed files into one estate. `parsed` is in task order, which is deterministic.
 fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
-    let mut e = Estate {
-        scopes,
-        ..Estate::default()
-    };
+    let mut e = Estate { scopes, ..Estate::default() };
     let mut vaults: BTreeMap<(usize, String), Vault> = BTreeMap::new();
     let mut policies: BTreeMap<(usize, String), String> = BTreeMap::new();
     let mut plans: BTreeMap<(usize, String), Plan> = BTreeMap::new();
     let mut selections: BTreeMap<(usize, String, String), Selection> = BTreeMap::new();
     let mut protected: BTreeMap<(usize, String), ProtectedResource> = BTreeMap::new();
-    let mut frameworks: BTreeMap<(usize, String), (Option<String>, Option<Framework>)> =
-        BTreeMap::new();
+    let mut frameworks: BTreeMap<(usize, String), (Option<String>, Option<Framework>)> = BTreeMap::new();
     let mut report_plans: BTreeMap<(usize, String), ReportPlan> = BTreeMap::new();
     let mut seen_jobs: BTreeSet<(usize, u8, String)> = BTreeSet::new();
     for (scope, p) in parsed {
         match p {
-            Parsed::BackupJobs(rows) => e.backup_jobs.extend(
-                rows.into_iter()
-                    .filter(|r| seen_jobs.insert((scope, 0, r.backup_job_id.clone()))),
-            ),
-            Parsed::CopyJobs(rows) => e.copy_jobs.extend(
-                rows.into_iter()
-                    .filter(|r| seen_jobs.insert((scope, 1, r.copy_job_id.clone()))),
-            ),
-            Parsed::RestoreJobs(rows) => e.restore_jobs.extend(
-                rows.into_iter()
-                    .filter(|r| seen_jobs.insert((scope, 2, r.restore_job_id.clone()))),
-            ),
+            Parsed::BackupJobs(rows) => {
+                e.backup_jobs.extend(rows.into_iter().filter(|r| seen_jobs.insert((scope, 0, r.backup_job_id.clone()))))
+            }
+            Parsed::CopyJobs(rows) => {
+                e.copy_jobs.extend(rows.into_iter().filter(|r| seen_jobs.insert((scope, 1, r.copy_job_id.clone()))))
+            }
+            Parsed::RestoreJobs(rows) => e
+                .restore_jobs
+                .extend(rows.into_iter().filter(|r| seen_jobs.insert((scope, 2, r.restore_job_id.clone())))),
             Parsed::Vaults(list) => {
                 for v in list {
-                    vaults
-                        .entry((scope, v.backup_vault_name.clone()))
-                        .or_insert(Vault {
-                            scope,
-                            vault: v,
-                            policy: None,
-                        });
+                    vaults.entry((scope, v.backup_vault_name.clone())).or_insert(Vault {
+                        scope,
+                        vault: v,
+                        policy: None,
+                    });
                 }
             }
             Parsed::VaultDetail(v) => {
                 // describe-backup-vault carries the lock fields; it wins over the list member.
-                vaults.insert(
-                    (scope, v.backup_vault_name.clone()),
-                    Vault {
-                        scope,
-                        vault: v,
-                        policy: None,
-                    },
-                );
+                vaults.insert((scope, v.backup_vault_name.clone()), Vault { scope, vault: v, policy: None });
             }
             Parsed::VaultPolicy(name, policy) => {
                 policies.insert((scope, name), policy);
             }
-            Parsed::RecoveryPoints(list) => e
-                .recovery_points
-                .extend(list.into_iter().map(|rp| (scope, rp))),
+            Parsed::RecoveryPoints(list) => e.recovery_points.extend(list.into_iter().map(|rp| (scope, rp))),
             Parsed::Plans(list) => {
                 for s in list.into_iter().filter(|s| s.deletion_date.is_none()) {
-                    plans
-                        .entry((scope, s.backup_plan_id.clone()))
-                        .or_insert(Plan {
-                            scope,
-                            id: s.backup_plan_id,
-                            arn: s.backup_plan_arn,
-                            name: s.backup_plan_name,
-                            version: s.version_id,
-                            rules: None,
-                        });
+                    plans.entry((scope, s.backup_plan_id.clone())).or_insert(Plan {
+                        scope,
+                        id: s.backup_plan_id,
+                        arn: s.backup_plan_arn,
+                        name: s.backup_plan_name,
+                        version: s.version_id,
+                        rules: None,
+                    });
                 }
             }
             Parsed::PlanDetail(d) => {
                 let d = *d;
-                let entry = plans
-                    .entry((scope, d.backup_plan_id.clone()))
-                    .or_insert(Plan {
-                        scope,
-                        id: d.backup_plan_id.clone(),
-                        arn: None,
-                        name: None,
-                        version: None,
-                        rules: None,
-                    });
+                let entry = plans.entry((scope, d.backup_plan_id.clone())).or_insert(Plan {
+                    scope,
+                    id: d.backup_plan_id.clone(),
+                    arn: None,
+                    name: None,
+                    version: None,
+                    rules: None,
+                });
                 entry.arn = d.backup_plan_arn.or(entry.arn.take());
                 entry.name = Some(d.backup_plan.backup_plan_name);
                 entry.version = d.version_id.or(entry.version.take());
@@ -730,14 +563,12 @@ fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
             Parsed::Selections(list) => {
                 for s in list {
                     let plan_id = s.backup_plan_id.clone().unwrap_or_default();
-                    selections
-                        .entry((scope, plan_id.clone(), s.selection_id.clone()))
-                        .or_insert(Selection {
-                            scope,
-                            plan_id,
-                            selection_id: s.selection_id,
-                            selection: None,
-                        });
+                    selections.entry((scope, plan_id.clone(), s.selection_id.clone())).or_insert(Selection {
+                        scope,
+                        plan_id,
+                        selection_id: s.selection_id,
+                        selection: None,
+                    });
                 }
             }
             Parsed::SelectionDetail(d) => {
@@ -754,39 +585,27 @@ fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
             }
             Parsed::ProtectedResources(list) => {
                 for r in list {
-                    protected
-                        .entry((scope, r.resource_arn.clone()))
-                        .or_insert(r);
+                    protected.entry((scope, r.resource_arn.clone())).or_insert(r);
                 }
             }
             Parsed::ProtectedResourceDetail(d) => {
-                let entry = protected
-                    .entry((scope, d.resource_arn.clone()))
-                    .or_default();
+                let entry = protected.entry((scope, d.resource_arn.clone())).or_default();
                 merge_protected(entry, d);
             }
             Parsed::Resources(list) => e.inventory.extend(list.into_iter().map(|r| (scope, r))),
-            Parsed::Instances(list) => e
-                .instance_states
-                .extend(list.into_iter().map(|(id, s)| ((scope, id), s))),
+            Parsed::Instances(list) => e.instance_states.extend(list.into_iter().map(|(id, s)| ((scope, id), s))),
             Parsed::Frameworks(list) => {
                 for f in list {
-                    frameworks
-                        .entry((scope, f.framework_name.clone()))
-                        .or_insert((f.framework_arn, None));
+                    frameworks.entry((scope, f.framework_name.clone())).or_insert((f.framework_arn, None));
                 }
             }
             Parsed::FrameworkDetail(f) => {
-                let entry = frameworks
-                    .entry((scope, f.framework_name.clone()))
-                    .or_insert((None, None));
+                let entry = frameworks.entry((scope, f.framework_name.clone())).or_insert((None, None));
                 entry.1 = Some(*f);
             }
             Parsed::ReportPlans(list) => {
                 for r in list {
-                    report_plans
-                        .entry((scope, r.report_plan_name.clone()))
-                        .or_insert(r);
+                    report_plans.entry((scope, r.report_plan_name.clone())).or_insert(r);
                 }
             }
             Parsed::ReportPlanDetail(r) => {
@@ -806,12 +625,7 @@ fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
     e.frameworks = frameworks
         .into_iter()
         .map(|((s, name), (arn, detail))| (s, name, arn, detail))
-        .map(|(s, name, arn, detail)| super::FrameworkEntry {
-            scope: s,
-            name,
-            arn,
-            detail,
-        })
+        .map(|(s, name, arn, detail)| super::FrameworkEntry { scope: s, name, arn, detail })
         .collect();
     e.report_plans = report_plans.into_iter().map(|((s, _), r)| (s, r)).collect();
     e
@@ -858,32 +672,18 @@ mod tests {
 
     #[test]
     fn region_names() {
-        for r in [
-            "us-east-1",
-            "eu-central-2",
-            "us-gov-west-1",
-            "ap-southeast-5",
-            "il-central-1",
-        ] {
+        for r in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-5", "il-central-1"] {
             assert!(is_region(r), "{r}");
         }
-        for r in [
-            "useast1",
-            "us-east",
-            "US-EAST-1",
-            "list-backup-jobs",
-            "123456789012",
-        ] {
+        for r in ["useast1", "us-east", "US-EAST-1", "list-backup-jobs", "123456789012"] {
             assert!(!is_region(r), "{r}");
         }
     }
 
     #[test]
     fn backup_arn_sniffing() {
-        let text = r#"{"X":"arn:aws:iam::111111111111:role/r","V":"arn:aws:backup:eu-west-1:222222222222:backup-vault:v"}"#;
-        assert_eq!(
-            first_backup_arn(text),
-            Some(("222222222222".into(), "eu-west-1".into()))
-        );
+        let text =
+            r#"{"X":"arn:aws:iam::111111111111:role/r","V":"arn:aws:backup:eu-west-1:222222222222:backup-vault:v"}"#;
+        assert_eq!(first_backup_arn(text), Some(("222222222222".into(), "eu-west-1".into())));
     }
 }

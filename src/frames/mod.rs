@@ -47,12 +47,7 @@ struct Builder<'r, R> {
 
 impl<'r, R: Sync> Builder<'r, R> {
     fn new(frame: &'static str, schema: &'static [(&'static str, Kind)], rows: &'r [R]) -> Self {
-        Builder {
-            frame,
-            schema,
-            rows,
-            columns: Vec::with_capacity(schema.len()),
-        }
+        Builder { frame, schema, rows, columns: Vec::with_capacity(schema.len()) }
     }
 
     fn name(&self) -> PlSmallStr {
@@ -87,33 +82,18 @@ impl<'r, R: Sync> Builder<'r, R> {
     fn time<F: Fn(&'r R) -> Option<i64>>(mut self, f: F) -> Self {
         let values: Vec<Option<i64>> = self.rows.iter().map(f).collect();
         let name = self.name();
-        let column = Column::new(name, values)
-            .cast(&Kind::Time.dtype())
-            .expect("Int64 always casts to Datetime");
+        let column = Column::new(name, values).cast(&Kind::Time.dtype()).expect("Int64 always casts to Datetime");
         self.columns.push(column);
         self
     }
 
     fn finish(self) -> Result<DataFrame, FrameError> {
-        debug_assert_eq!(
-            self.columns.len(),
-            self.schema.len(),
-            "frame `{}` is missing columns",
-            self.frame
-        );
+        debug_assert_eq!(self.columns.len(), self.schema.len(), "frame `{}` is missing columns", self.frame);
         for (c, (name, kind)) in self.columns.iter().zip(self.schema) {
             debug_assert_eq!(c.name().as_str(), *name);
-            debug_assert_eq!(
-                c.dtype(),
-                &kind.dtype(),
-                "column `{name}` of `{}`",
-                self.frame
-            );
+            debug_assert_eq!(c.dtype(), &kind.dtype(), "column `{name}` of `{}`", self.frame);
         }
-        DataFrame::new(self.rows.len(), self.columns).map_err(|source| FrameError::Polars {
-            frame: self.frame,
-            source,
-        })
+        DataFrame::new(self.rows.len(), self.columns).map_err(|source| FrameError::Polars { frame: self.frame, source })
     }
 }
 
@@ -123,10 +103,8 @@ fn scope_of(estate: &Estate, i: usize) -> &ScopeId {
 
 /// Builds every frame of the estate.
 pub fn build(estate: &Estate) -> Result<Frames, FrameError> {
-    let ((backup_jobs, copy_jobs), (restore_jobs, recovery_points)) = rayon::join(
-        || (backup_jobs(estate), copy_jobs(estate)),
-        || (restore_jobs(estate), recovery_points(estate)),
-    );
+    let ((backup_jobs, copy_jobs), (restore_jobs, recovery_points)) =
+        rayon::join(|| (backup_jobs(estate), copy_jobs(estate)), || (restore_jobs(estate), recovery_points(estate)));
     let (plan_rules, copy_actions) = plan_frames(estate);
     Ok(Frames {
         backup_jobs: backup_jobs?,
@@ -181,10 +159,7 @@ fn backup_jobs(e: &Estate) -> Result<DataFrame, FrameError> {
         .str(|r| r.encryption_key_arn.as_deref())
         .int(|r| r.lifecycle.and_then(|l| l.delete_after_days))
         .int(|r| r.lifecycle.and_then(|l| l.move_to_cold_storage_after_days))
-        .bool(|r| {
-            r.lifecycle
-                .and_then(|l| l.opt_in_to_archive_for_supported_resources)
-        })
+        .bool(|r| r.lifecycle.and_then(|l| l.opt_in_to_archive_for_supported_resources))
         .str(|r| r.iam_role_arn.as_deref())
         .finish()
 }
@@ -219,14 +194,8 @@ fn copy_jobs(e: &Estate) -> Result<DataFrame, FrameError> {
         .str(|r| r.destination_vault_lock_state.as_deref())
         .str(|r| r.destination_encryption_key_arn.as_deref())
         .int(|r| r.destination_lifecycle.and_then(|l| l.delete_after_days))
-        .int(|r| {
-            r.destination_lifecycle
-                .and_then(|l| l.move_to_cold_storage_after_days)
-        })
-        .bool(|r| {
-            r.destination_lifecycle
-                .and_then(|l| l.opt_in_to_archive_for_supported_resources)
-        })
+        .int(|r| r.destination_lifecycle.and_then(|l| l.move_to_cold_storage_after_days))
+        .bool(|r| r.destination_lifecycle.and_then(|l| l.opt_in_to_archive_for_supported_resources))
         .str(|r| r.iam_role_arn.as_deref())
         .finish()
 }
@@ -254,47 +223,28 @@ fn restore_jobs(e: &Estate) -> Result<DataFrame, FrameError> {
 }
 
 fn recovery_points(e: &Estate) -> Result<DataFrame, FrameError> {
-    Builder::new(
-        "recovery_points",
-        schema::RECOVERY_POINTS,
-        &e.recovery_points,
-    )
-    .str(|(s, _)| Some(&scope_of(e, *s).account))
-    .str(|(s, _)| Some(&scope_of(e, *s).region))
-    .str(|(_, r)| Some(&r.recovery_point_arn))
-    .str(|(_, r)| r.backup_vault_name.as_deref())
-    .str(|(_, r)| r.backup_vault_arn.as_deref())
-    .str(|(_, r)| r.resource_arn.as_deref())
-    .str(|(_, r)| r.resource_type.as_deref())
-    .str(|(_, r)| r.status.as_deref())
-    .time(|(_, r)| Some(r.creation_date.0))
-    .time(|(_, r)| r.completion_date.map(|t| t.0))
-    .time(|(_, r)| {
-        r.calculated_lifecycle
-            .and_then(|c| c.delete_at)
-            .map(|t| t.0)
-    })
-    .int(|(_, r)| r.lifecycle.and_then(|l| l.delete_after_days))
-    .int(|(_, r)| r.lifecycle.and_then(|l| l.move_to_cold_storage_after_days))
-    .bool(|(_, r)| {
-        r.lifecycle
-            .and_then(|l| l.opt_in_to_archive_for_supported_resources)
-    })
-    .bool(|(_, r)| r.is_encrypted)
-    .str(|(_, r)| r.encryption_key_arn.as_deref())
-    .str(|(_, r)| r.vault_type.as_deref())
-    .str(|(_, r)| {
-        r.created_by
-            .as_ref()
-            .and_then(|c| c.backup_plan_id.as_deref())
-    })
-    .str(|(_, r)| {
-        r.created_by
-            .as_ref()
-            .and_then(|c| c.backup_rule_id.as_deref())
-    })
-    .int(|(_, r)| r.backup_size_in_bytes)
-    .finish()
+    Builder::new("recovery_points", schema::RECOVERY_POINTS, &e.recovery_points)
+        .str(|(s, _)| Some(&scope_of(e, *s).account))
+        .str(|(s, _)| Some(&scope_of(e, *s).region))
+        .str(|(_, r)| Some(&r.recovery_point_arn))
+        .str(|(_, r)| r.backup_vault_name.as_deref())
+        .str(|(_, r)| r.backup_vault_arn.as_deref())
+        .str(|(_, r)| r.resource_arn.as_deref())
+        .str(|(_, r)| r.resource_type.as_deref())
+        .str(|(_, r)| r.status.as_deref())
+        .time(|(_, r)| Some(r.creation_date.0))
+        .time(|(_, r)| r.completion_date.map(|t| t.0))
+        .time(|(_, r)| r.calculated_lifecycle.and_then(|c| c.delete_at).map(|t| t.0))
+        .int(|(_, r)| r.lifecycle.and_then(|l| l.delete_after_days))
+        .int(|(_, r)| r.lifecycle.and_then(|l| l.move_to_cold_storage_after_days))
+        .bool(|(_, r)| r.lifecycle.and_then(|l| l.opt_in_to_archive_for_supported_resources))
+        .bool(|(_, r)| r.is_encrypted)
+        .str(|(_, r)| r.encryption_key_arn.as_deref())
+        .str(|(_, r)| r.vault_type.as_deref())
+        .str(|(_, r)| r.created_by.as_ref().and_then(|c| c.backup_plan_id.as_deref()))
+        .str(|(_, r)| r.created_by.as_ref().and_then(|c| c.backup_rule_id.as_deref()))
+        .int(|(_, r)| r.backup_size_in_bytes)
+        .finish()
 }
 
 fn vaults(e: &Estate) -> Result<DataFrame, FrameError> {
@@ -327,24 +277,11 @@ struct CopyRow<'a> {
 }
 
 fn plan_frames(e: &Estate) -> (Result<DataFrame, FrameError>, Result<DataFrame, FrameError>) {
-    let rules: Vec<RuleRow> = e
-        .plans
-        .iter()
-        .flat_map(|plan| {
-            plan.rules
-                .iter()
-                .flatten()
-                .map(move |rule| RuleRow { plan, rule })
-        })
-        .collect();
+    let rules: Vec<RuleRow> =
+        e.plans.iter().flat_map(|plan| plan.rules.iter().flatten().map(move |rule| RuleRow { plan, rule })).collect();
     let copies: Vec<CopyRow> = rules
         .iter()
-        .flat_map(|rule| {
-            rule.rule
-                .copy_actions
-                .iter()
-                .map(move |action| CopyRow { rule, action })
-        })
+        .flat_map(|rule| rule.rule.copy_actions.iter().map(move |action| CopyRow { rule, action }))
         .collect();
     let plan_rules = Builder::new("plan_rules", schema::PLAN_RULES, &rules)
         .str(|r| Some(&scope_of(e, r.plan.scope).account))
@@ -361,16 +298,8 @@ fn plan_frames(e: &Estate) -> (Result<DataFrame, FrameError>, Result<DataFrame, 
         .int(|r| r.rule.start_window_minutes)
         .int(|r| r.rule.completion_window_minutes)
         .int(|r| r.rule.lifecycle.and_then(|l| l.delete_after_days))
-        .int(|r| {
-            r.rule
-                .lifecycle
-                .and_then(|l| l.move_to_cold_storage_after_days)
-        })
-        .bool(|r| {
-            r.rule
-                .lifecycle
-                .and_then(|l| l.opt_in_to_archive_for_supported_resources)
-        })
+        .int(|r| r.rule.lifecycle.and_then(|l| l.move_to_cold_storage_after_days))
+        .bool(|r| r.rule.lifecycle.and_then(|l| l.opt_in_to_archive_for_supported_resources))
         .bool(|r| r.rule.enable_continuous_backup)
         .int(|r| Some(r.rule.copy_actions.len() as i64))
         .finish();
@@ -391,11 +320,7 @@ fn json_text<T: serde::Serialize>(v: &T) -> Option<String> {
 }
 
 fn selections(e: &Estate) -> Result<DataFrame, FrameError> {
-    let rows: Vec<_> = e
-        .selections
-        .iter()
-        .filter_map(|s| s.selection.as_ref().map(|d| (s, d)))
-        .collect();
+    let rows: Vec<_> = e.selections.iter().filter_map(|s| s.selection.as_ref().map(|d| (s, d))).collect();
     Builder::new("selections", schema::SELECTIONS, &rows)
         .str(|(s, _)| Some(&scope_of(e, s.scope).account))
         .str(|(s, _)| Some(&scope_of(e, s.scope).region))
@@ -406,19 +331,12 @@ fn selections(e: &Estate) -> Result<DataFrame, FrameError> {
         .owned_str(|(_, d)| json_text(&d.resources))
         .owned_str(|(_, d)| json_text(&d.not_resources))
         .owned_str(|(_, d)| {
-            json_text(
-                &d.list_of_tags
-                    .iter()
-                    .map(|t| (&t.condition_key, &t.condition_value))
-                    .collect::<Vec<_>>(),
-            )
+            json_text(&d.list_of_tags.iter().map(|t| (&t.condition_key, &t.condition_value)).collect::<Vec<_>>())
         })
         .owned_str(|(_, d)| {
             d.conditions.as_ref().and_then(|c| {
                 let pairs = |v: &[crate::estate::model::ConditionParameter]| {
-                    v.iter()
-                        .map(|p| (p.condition_key.clone(), p.condition_value.clone()))
-                        .collect::<Vec<_>>()
+                    v.iter().map(|p| (p.condition_key.clone(), p.condition_value.clone())).collect::<Vec<_>>()
                 };
                 json_text(&[
                     ("StringEquals", pairs(&c.string_equals)),
@@ -432,21 +350,17 @@ fn selections(e: &Estate) -> Result<DataFrame, FrameError> {
 }
 
 fn protected_resources(e: &Estate) -> Result<DataFrame, FrameError> {
-    Builder::new(
-        "protected_resources",
-        schema::PROTECTED_RESOURCES,
-        &e.protected_resources,
-    )
-    .str(|(s, _)| Some(&scope_of(e, *s).account))
-    .str(|(s, _)| Some(&scope_of(e, *s).region))
-    .str(|(_, r)| Some(&r.resource_arn))
-    .str(|(_, r)| r.resource_type.as_deref())
-    .str(|(_, r)| r.resource_name.as_deref())
-    .time(|(_, r)| r.last_backup_time.map(|t| t.0))
-    .str(|(_, r)| r.last_recovery_point_arn.as_deref())
-    .int(|(_, r)| r.latest_restore_execution_time_minutes)
-    .time(|(_, r)| r.latest_restore_job_creation_date.map(|t| t.0))
-    .finish()
+    Builder::new("protected_resources", schema::PROTECTED_RESOURCES, &e.protected_resources)
+        .str(|(s, _)| Some(&scope_of(e, *s).account))
+        .str(|(s, _)| Some(&scope_of(e, *s).region))
+        .str(|(_, r)| Some(&r.resource_arn))
+        .str(|(_, r)| r.resource_type.as_deref())
+        .str(|(_, r)| r.resource_name.as_deref())
+        .time(|(_, r)| r.last_backup_time.map(|t| t.0))
+        .str(|(_, r)| r.last_recovery_point_arn.as_deref())
+        .int(|(_, r)| r.latest_restore_execution_time_minutes)
+        .time(|(_, r)| r.latest_restore_job_creation_date.map(|t| t.0))
+        .finish()
 }
 
 fn inventory(e: &Estate) -> Result<DataFrame, FrameError> {
@@ -455,22 +369,15 @@ fn inventory(e: &Estate) -> Result<DataFrame, FrameError> {
         .str(|(s, _)| Some(&scope_of(e, *s).region))
         .str(|(_, r)| Some(&r.resource_arn))
         .owned_str(|(_, r)| {
-            let tags: std::collections::BTreeMap<&str, &str> = r
-                .tags
-                .iter()
-                .map(|t| (t.key.as_str(), t.value.as_str()))
-                .collect();
+            let tags: std::collections::BTreeMap<&str, &str> =
+                r.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
             json_text(&tags)
         })
         .str(|(s, r)| {
             let id = r.resource_arn.rsplit('/').next().unwrap_or_default();
             r.resource_arn
                 .contains(":instance/")
-                .then(|| {
-                    e.instance_states
-                        .get(&(*s, id.to_string()))
-                        .map(String::as_str)
-                })
+                .then(|| e.instance_states.get(&(*s, id.to_string())).map(String::as_str))
                 .flatten()
         })
         .finish()
@@ -495,15 +402,9 @@ mod tests {
             (&f.protected_resources, schema::PROTECTED_RESOURCES),
             (&f.inventory, schema::INVENTORY),
         ] {
-            let got: Vec<(String, DataType)> = df
-                .columns()
-                .iter()
-                .map(|c| (c.name().to_string(), c.dtype().clone()))
-                .collect();
-            let want: Vec<(String, DataType)> = schema
-                .iter()
-                .map(|(n, k)| (n.to_string(), k.dtype()))
-                .collect();
+            let got: Vec<(String, DataType)> =
+                df.columns().iter().map(|c| (c.name().to_string(), c.dtype().clone())).collect();
+            let want: Vec<(String, DataType)> = schema.iter().map(|(n, k)| (n.to_string(), k.dtype())).collect();
             assert_eq!(got, want);
         }
     }

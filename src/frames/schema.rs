@@ -235,10 +235,5 @@ pub const PROTECTED_RESOURCES: &[(&str, Kind)] = &[
 ];
 
 /// `get-resources` (tagging API) with EC2 instance states from `describe-instances`.
-pub const INVENTORY: &[(&str, Kind)] = &[
-    ("account_id", Str),
-    ("region", Str),
-    ("resource_arn", Str),
-    ("tags", Str),
-    ("instance_state", Str),
-];
+pub const INVENTORY: &[(&str, Kind)] =
+    &[("account_id", Str), ("region", Str), ("resource_arn", Str), ("tags", Str), ("instance_state", Str)];

@@ -16,11 +16,7 @@ use crate::time::{self, Millis};
 pub enum RenderError {
     /// A template names a frame column that does not exist or has another type.
     #[error("template `{template}`, column `{key}`: {message}")]
-    Column {
-        template: String,
-        key: String,
-        message: String,
-    },
+    Column { template: String, key: String, message: String },
     /// Polars refused an operation.
     #[error("report `{template}`")]
     Polars {
@@ -42,9 +38,7 @@ pub struct EncodeOptions {
 
 impl Default for EncodeOptions {
     fn default() -> Self {
-        EncodeOptions {
-            neutralise_formulas: true,
-        }
+        EncodeOptions { neutralise_formulas: true }
     }
 }
 
@@ -81,31 +75,20 @@ fn readers(
 ) -> Result<Vec<(TemplateColumn, Reader)>, RenderError> {
     let mut out = Vec::new();
     for c in template.columns_for(format) {
-        let err = |message: String| RenderError::Column {
-            template: template.name.clone(),
-            key: c.key.clone(),
-            message,
-        };
+        let err =
+            |message: String| RenderError::Column { template: template.name.clone(), key: c.key.clone(), message };
         let reader = match &c.source {
             Source::PeriodStart => Reader::Const(time::format_seconds(period.0)),
             Source::PeriodEnd => Reader::Const(time::format_seconds(period.1)),
-            Source::Period => Reader::Const(format!(
-                "{} - {}",
-                time::format_seconds(period.0),
-                time::format_seconds(period.1)
-            )),
+            Source::Period => {
+                Reader::Const(format!("{} - {}", time::format_seconds(period.0), time::format_seconds(period.1)))
+            }
             Source::Column(name) => {
-                let column = df.column(name).map_err(|_| {
-                    err(format!(
-                        "the `{}` frame has no column `{name}`",
-                        template.frame
-                    ))
-                })?;
+                let column = df
+                    .column(name)
+                    .map_err(|_| err(format!("the `{}` frame has no column `{name}`", template.frame)))?;
                 let series = column.as_materialized_series();
-                let polars = |source| RenderError::Polars {
-                    template: template.name.clone(),
-                    source,
-                };
+                let polars = |source| RenderError::Polars { template: template.name.clone(), source };
                 match (c.value_type, series.dtype()) {
                     (ValueType::String | ValueType::Json, DataType::String) => {
                         Reader::Str(series.str().map_err(polars)?.rechunk().into_owned())
@@ -125,9 +108,7 @@ fn readers(
                         Reader::Bool(series.bool().map_err(polars)?.rechunk().into_owned())
                     }
                     (t, d) => {
-                        return Err(err(format!(
-                            "type `{t:?}` cannot print frame column `{name}` of dtype {d}"
-                        )));
+                        return Err(err(format!("type `{t:?}` cannot print frame column `{name}` of dtype {d}")));
                     }
                 }
             }
@@ -165,18 +146,15 @@ pub fn render(
 ) -> Result<Rendered, RenderError> {
     let readers = readers(df, template, format, period)?;
     let rows = df.height();
-    let write_err = |e: &dyn std::fmt::Display| RenderError::Write {
-        template: template.name.clone(),
-        message: e.to_string(),
-    };
+    let write_err =
+        |e: &dyn std::fmt::Display| RenderError::Write { template: template.name.clone(), message: e.to_string() };
     let bytes = match format {
         Format::Csv => {
             let mut w = csv::WriterBuilder::new()
                 .quote_style(csv::QuoteStyle::Always)
                 .terminator(csv::Terminator::CRLF)
                 .from_writer(Vec::with_capacity(rows * 512 + 1024));
-            w.write_record(readers.iter().map(|(c, _)| c.header.as_str()))
-                .map_err(|e| write_err(&e))?;
+            w.write_record(readers.iter().map(|(c, _)| c.header.as_str())).map_err(|e| write_err(&e))?;
             let mut record: Vec<std::borrow::Cow<str>> = Vec::with_capacity(readers.len());
             for row in 0..rows {
                 record.clear();
@@ -198,11 +176,9 @@ pub fn render(
                     };
                     record.push(text);
                 }
-                w.write_record(record.iter().map(|s| s.as_bytes()))
-                    .map_err(|e| write_err(&e))?;
+                w.write_record(record.iter().map(|s| s.as_bytes())).map_err(|e| write_err(&e))?;
             }
-            w.into_inner()
-                .map_err(|e| write_err(&e.error().to_string()))?
+            w.into_inner().map_err(|e| write_err(&e.error().to_string()))?
         }
         Format::Json => {
             let mut out = Vec::with_capacity(rows * 1024 + 32);
@@ -220,12 +196,8 @@ pub fn render(
                     out.push(b':');
                     match cell(c, r, row) {
                         Cell::Null => out.extend_from_slice(b"null"),
-                        Cell::Text(s) => {
-                            serde_json::to_writer(&mut out, s).map_err(|e| write_err(&e))?
-                        }
-                        Cell::Owned(s) => {
-                            serde_json::to_writer(&mut out, &s).map_err(|e| write_err(&e))?
-                        }
+                        Cell::Text(s) => serde_json::to_writer(&mut out, s).map_err(|e| write_err(&e))?,
+                        Cell::Owned(s) => serde_json::to_writer(&mut out, &s).map_err(|e| write_err(&e))?,
                         Cell::Json(s) => out.extend_from_slice(s.as_bytes()),
                         Cell::Int(v) => write!(out, "{v}").map_err(|e| write_err(&e))?,
                         Cell::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
@@ -242,10 +214,7 @@ pub fn render(
 
 /// Whether a spreadsheet would read this cell as a formula.
 pub fn starts_like_formula(s: &str) -> bool {
-    matches!(
-        s.as_bytes().first(),
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    )
+    matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
 }
 
 #[cfg(test)]
@@ -286,46 +255,17 @@ formats = ["json"]
 
     #[test]
     fn csv_quotes_everything_and_neutralises_formulas() {
-        let out = render(
-            &frame(),
-            &template(),
-            Format::Csv,
-            (0, 0),
-            EncodeOptions::default(),
-        )
-        .unwrap();
+        let out = render(&frame(), &template(), Format::Csv, (0, 0), EncodeOptions::default()).unwrap();
         let text = String::from_utf8(out.bytes).unwrap();
-        assert_eq!(
-            text,
-            "\"A\",\"N\"\r\n\"'=SUM(A1)\",\"1\"\r\n\"x, \"\"y\"\"\",\"\"\r\n\"\",\"-3\"\r\n"
-        );
-        let raw = render(
-            &frame(),
-            &template(),
-            Format::Csv,
-            (0, 0),
-            EncodeOptions {
-                neutralise_formulas: false,
-            },
-        )
-        .unwrap();
-        assert!(
-            String::from_utf8(raw.bytes)
-                .unwrap()
-                .contains("\"=SUM(A1)\"")
-        );
+        assert_eq!(text, "\"A\",\"N\"\r\n\"'=SUM(A1)\",\"1\"\r\n\"x, \"\"y\"\"\",\"\"\r\n\"\",\"-3\"\r\n");
+        let raw =
+            render(&frame(), &template(), Format::Csv, (0, 0), EncodeOptions { neutralise_formulas: false }).unwrap();
+        assert!(String::from_utf8(raw.bytes).unwrap().contains("\"=SUM(A1)\""));
     }
 
     #[test]
     fn json_keeps_key_order_types_and_nulls() {
-        let out = render(
-            &frame(),
-            &template(),
-            Format::Json,
-            (0, 0),
-            EncodeOptions::default(),
-        )
-        .unwrap();
+        let out = render(&frame(), &template(), Format::Json, (0, 0), EncodeOptions::default()).unwrap();
         let text = String::from_utf8(out.bytes).unwrap();
         assert_eq!(
             text,
@@ -336,17 +276,7 @@ formats = ["json"]
     #[test]
     fn a_missing_column_is_named() {
         let df = df!("a" => ["x"]).unwrap();
-        let err = render(
-            &df,
-            &template(),
-            Format::Csv,
-            (0, 0),
-            EncodeOptions::default(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "template `T`, column `n`: the `f` frame has no column `n`"
-        );
+        let err = render(&df, &template(), Format::Csv, (0, 0), EncodeOptions::default()).unwrap_err();
+        assert_eq!(err.to_string(), "template `T`, column `n`: the `f` frame has no column `n`");
     }
 }

@@ -45,12 +45,7 @@ fn rules(frames: &Frames) -> LazyFrame {
             col("start_window_minutes").alias("r_start_window"),
         ])
         .unique_stable_generic(
-            Some(vec![
-                col("r_account_id"),
-                col("r_region"),
-                col("r_plan_id"),
-                col("r_rule_id"),
-            ]),
+            Some(vec![col("r_account_id"), col("r_region"), col("r_plan_id"), col("r_rule_id")]),
             UniqueKeepStrategy::First,
         )
 }
@@ -91,10 +86,7 @@ fn recovery_points(frames: &Frames) -> LazyFrame {
 }
 
 fn polars_err(template: &'static str) -> impl Fn(PolarsError) -> RenderError {
-    move |source| RenderError::Polars {
-        template: template.to_string(),
-        source,
-    }
+    move |source| RenderError::Polars { template: template.to_string(), source }
 }
 
 fn left() -> JoinArgs {
@@ -116,13 +108,7 @@ fn lock_state(own: Expr) -> Expr {
 /// The schedule time zone: the job's, else the rule's, else UTC when the rule is known
 /// (a rule without `ScheduleExpressionTimezone` runs in UTC).
 fn timezone(own: Expr) -> Expr {
-    coalesce(&[
-        own,
-        col("r_timezone"),
-        when(col("r_rule_name").is_not_null())
-            .then(lit("UTC"))
-            .otherwise(null_str()),
-    ])
+    coalesce(&[own, col("r_timezone"), when(col("r_rule_name").is_not_null()).then(lit("UTC")).otherwise(null_str())])
 }
 
 /// Creation plus the rule's `StartWindowMinutes`: when the job had to start by.
@@ -138,12 +124,7 @@ fn run_time() -> Expr {
 fn rule_keys(plan: &str, rule: &str) -> [Vec<Expr>; 2] {
     [
         vec![col("account_id"), col("region"), col(plan), col(rule)],
-        vec![
-            col("r_account_id"),
-            col("r_region"),
-            col("r_plan_id"),
-            col("r_rule_id"),
-        ],
+        vec![col("r_account_id"), col("r_region"), col("r_plan_id"), col("r_rule_id")],
     ]
 }
 
@@ -168,18 +149,8 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
         .clone()
         .lazy()
         .join(rules(frames), jl, jr, left())
-        .join(
-            vaults(frames),
-            [col("backup_vault_arn")],
-            [col("v_arn")],
-            left(),
-        )
-        .join(
-            recovery_points(frames),
-            [col("recovery_point_arn")],
-            [col("p_arn")],
-            left(),
-        )
+        .join(vaults(frames), [col("backup_vault_arn")], [col("v_arn")], left())
+        .join(recovery_points(frames), [col("recovery_point_arn")], [col("p_arn")], left())
         .with_columns([
             coalesce(&[col("backup_plan_arn"), col("r_plan_arn")]).alias("backup_plan_arn"),
             coalesce(&[col("backup_plan_name"), col("r_plan_name")]).alias("backup_plan_name"),
@@ -192,13 +163,11 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
             coalesce(&[col("is_encrypted"), col("p_is_encrypted")]).alias("is_encrypted"),
             coalesce(&[col("encryption_key_arn"), col("p_key")]).alias("encryption_key_arn"),
             coalesce(&[col("delete_after_days"), col("p_delete")]).alias("delete_after_days"),
-            coalesce(&[col("move_to_cold_after_days"), col("p_cold")])
-                .alias("move_to_cold_after_days"),
+            coalesce(&[col("move_to_cold_after_days"), col("p_cold")]).alias("move_to_cold_after_days"),
             coalesce(&[col("enable_archive"), col("p_archive")]).alias("enable_archive"),
             run_time(),
         ]);
-    let backup_jobs =
-        drop_prefixed(backup, &prefixes, &[]).map_err(polars_err("BACKUP_JOB_REPORT"))?;
+    let backup_jobs = drop_prefixed(backup, &prefixes, &[]).map_err(polars_err("BACKUP_JOB_REPORT"))?;
 
     let [jl, jr] = rule_keys("backup_plan_id", "backup_rule_id");
     let copy = frames
@@ -206,18 +175,8 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
         .clone()
         .lazy()
         .join(rules(frames), jl, jr, left())
-        .join(
-            vaults(frames),
-            [col("destination_backup_vault_arn")],
-            [col("v_arn")],
-            left(),
-        )
-        .join(
-            recovery_points(frames),
-            [col("destination_recovery_point_arn")],
-            [col("p_arn")],
-            left(),
-        )
+        .join(vaults(frames), [col("destination_backup_vault_arn")], [col("v_arn")], left())
+        .join(recovery_points(frames), [col("destination_recovery_point_arn")], [col("p_arn")], left())
         .with_columns([
             coalesce(&[col("backup_plan_arn"), col("r_plan_arn")]).alias("backup_plan_arn"),
             coalesce(&[col("backup_plan_name"), col("r_plan_name")]).alias("backup_plan_name"),
@@ -231,35 +190,25 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
             col("p_is_encrypted").alias("is_encrypted"),
             coalesce(&[col("encryption_key_arn"), col("p_key")]).alias("encryption_key_arn"),
             coalesce(&[col("delete_after_days"), col("p_delete")]).alias("delete_after_days"),
-            coalesce(&[col("move_to_cold_after_days"), col("p_cold")])
-                .alias("move_to_cold_after_days"),
+            coalesce(&[col("move_to_cold_after_days"), col("p_cold")]).alias("move_to_cold_after_days"),
             coalesce(&[col("enable_archive"), col("p_archive")]).alias("enable_archive"),
             run_time(),
         ]);
     let copy_jobs = drop_prefixed(copy, &prefixes, &[]).map_err(polars_err("COPY_JOB_REPORT"))?;
 
     let [jl, jr] = rule_keys("p_plan_id", "p_rule_id");
-    let names = frames.protected_resources.clone().lazy().select([
-        col("resource_arn").alias("n_arn"),
-        col("resource_name").alias("resource_name"),
-    ]);
+    let names = frames
+        .protected_resources
+        .clone()
+        .lazy()
+        .select([col("resource_arn").alias("n_arn"), col("resource_name").alias("resource_name")]);
     let restore = frames
         .restore_jobs
         .clone()
         .lazy()
-        .join(
-            recovery_points(frames),
-            [col("recovery_point_arn")],
-            [col("p_arn")],
-            left(),
-        )
+        .join(recovery_points(frames), [col("recovery_point_arn")], [col("p_arn")], left())
         .join(rules(frames), jl, jr, left())
-        .join(
-            vaults(frames),
-            [col("backup_vault_arn")],
-            [col("v_arn")],
-            left(),
-        )
+        .join(vaults(frames), [col("backup_vault_arn")], [col("v_arn")], left())
         .join(
             names.unique_stable_generic(Some(vec![col("n_arn")]), UniqueKeepStrategy::First),
             [col("source_resource_arn")],
@@ -271,9 +220,7 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
             col("r_rule_name").alias("backup_rule_name"),
             col("r_schedule").alias("backup_rule_cron"),
             timezone(null_str()).alias("backup_rule_timezone"),
-            lit(NULL)
-                .cast(DataType::Datetime(TimeUnit::Milliseconds, None))
-                .alias("start_window_end"),
+            lit(NULL).cast(DataType::Datetime(TimeUnit::Milliseconds, None)).alias("start_window_end"),
             null_str().alias("backup_options"),
             coalesce(&[col("v_type"), col("p_vault_type")]).alias("vault_type"),
             lock_state(null_str()).alias("vault_lock_state"),
@@ -284,12 +231,7 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
             col("p_archive").alias("enable_archive"),
             run_time(),
         ]);
-    let restore_jobs =
-        drop_prefixed(restore, &prefixes, &[]).map_err(polars_err("RESTORE_JOB_REPORT"))?;
+    let restore_jobs = drop_prefixed(restore, &prefixes, &[]).map_err(polars_err("RESTORE_JOB_REPORT"))?;
 
-    Ok(JobReportFrames {
-        backup_jobs,
-        copy_jobs,
-        restore_jobs,
-    })
+    Ok(JobReportFrames { backup_jobs, copy_jobs, restore_jobs })
 }

@@ -34,11 +34,7 @@ pub struct KeyParts<'a> {
 pub fn report_key(k: &KeyParts) -> String {
     let end = time::civil(k.period_end);
     let mut key = String::new();
-    if let Some(prefix) = k
-        .prefix
-        .map(|p| p.trim_matches('/'))
-        .filter(|p| !p.is_empty())
-    {
+    if let Some(prefix) = k.prefix.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
         key.push_str(prefix);
         key.push('/');
     }
@@ -82,8 +78,6 @@ mod tests {
         k.prefix = None;
         k.account = None;
         k.region = None;
-        assert!(
-            report_key(&k).starts_with("Backup/crossaccount/crossregion/2022/07/06/daily_jobs/")
-        );
+        assert!(report_key(&k).starts_with("Backup/crossaccount/crossregion/2022/07/06/daily_jobs/"));
     }
 }

@@ -29,11 +29,7 @@ pub fn filter_scope(
     let mask: BooleanChunked = a
         .iter()
         .zip(r.iter())
-        .map(|(a, r)| {
-            Some(
-                matches!((a, r), (Some(a), Some(r)) if accounts.contains(a) && regions.contains(r)),
-            )
-        })
+        .map(|(a, r)| Some(matches!((a, r), (Some(a), Some(r)) if accounts.contains(a) && regions.contains(r))))
         .collect();
     df.filter(&mask)
 }
@@ -44,12 +40,7 @@ pub fn sort_for(df: DataFrame, template: &Template) -> PolarsResult<DataFrame> {
         return Ok(df);
     }
     let by: Vec<PlSmallStr> = template.sort.iter().map(|s| s.as_str().into()).collect();
-    df.sort(
-        by,
-        SortMultipleOptions::default()
-            .with_maintain_order(true)
-            .with_nulls_last(false),
-    )
+    df.sort(by, SortMultipleOptions::default().with_maintain_order(true).with_nulls_last(false))
 }
 
 /// One rendered report file, ready for delivery.
@@ -69,10 +60,7 @@ pub fn render_planned(
     period: (Millis, Millis),
     opts: EncodeOptions,
 ) -> Result<Vec<ReportFile>, RenderError> {
-    let polars = |source| RenderError::Polars {
-        template: p.template.name.clone(),
-        source,
-    };
+    let polars = |source| RenderError::Polars { template: p.template.name.clone(), source };
     let scoped = filter_scope(frame, &p.accounts, &p.regions).map_err(polars)?;
     let sorted = sort_for(scoped, &p.template).map_err(polars)?;
     p.formats

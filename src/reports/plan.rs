@@ -44,9 +44,7 @@ pub enum PlanError {
         #[source]
         source: TemplateError,
     },
-    #[error(
-        "report plan `{plan}`: unknown format `{format}` in ReportDeliveryChannel.Formats; expected CSV or JSON"
-    )]
+    #[error("report plan `{plan}`: unknown format `{format}` in ReportDeliveryChannel.Formats; expected CSV or JSON")]
     Format { plan: String, format: String },
     #[error("report plan `{plan}`: {message}")]
     Scope { plan: String, message: String },
@@ -58,10 +56,7 @@ pub enum PlanError {
 
 /// Reads a `--report-plan-file`: the `describe-report-plan` shape, or a bare `ReportPlan`.
 pub fn read_plan_file(path: &Path) -> Result<ReportPlan, CollectError> {
-    let bytes = std::fs::read(path).map_err(|source| CollectError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| CollectError::Io { path: path.to_path_buf(), source })?;
     let value: serde_json::Value = estate::snapshot::parse_json(path, &bytes)?;
     if value.get("ReportPlan").is_some() {
         Ok(estate::snapshot::parse_json::<DescribeReportPlan>(path, &bytes)?.report_plan)
@@ -78,11 +73,7 @@ fn arn_scope(arn: &str) -> Option<(String, String)> {
 }
 
 /// A plan's home: the folder it came from, or its ARN, or the only account/region there is.
-fn home(
-    estate: &Estate,
-    plan: &ReportPlan,
-    folder: Option<usize>,
-) -> (Option<String>, Option<String>) {
+fn home(estate: &Estate, plan: &ReportPlan, folder: Option<usize>) -> (Option<String>, Option<String>) {
     if let Some(i) = folder {
         let id = &estate.scopes[i].id;
         return (Some(id.account.clone()), Some(id.region.clone()));
@@ -91,40 +82,22 @@ fn home(
         return (Some(a), Some(r));
     }
     let single = |set: BTreeSet<&str>| {
-        if set.len() == 1 {
-            set.into_iter().next().map(str::to_string)
-        } else {
-            None
-        }
+        if set.len() == 1 { set.into_iter().next().map(str::to_string) } else { None }
     };
     (single(estate.accounts()), single(estate.regions()))
 }
 
 /// Resolves one plan against the estate.
-pub fn resolve(
-    estate: &Estate,
-    plan: &ReportPlan,
-    folder: Option<usize>,
-) -> Result<PlannedReport, PlanError> {
+pub fn resolve(estate: &Estate, plan: &ReportPlan, folder: Option<usize>) -> Result<PlannedReport, PlanError> {
     let name = plan.report_plan_name.clone();
-    let template = Template::built_in(&plan.report_setting.report_template).map_err(|source| {
-        PlanError::Template {
-            plan: name.clone(),
-            source,
-        }
-    })?;
+    let template = Template::built_in(&plan.report_setting.report_template)
+        .map_err(|source| PlanError::Template { plan: name.clone(), source })?;
     if template.kind != super::template::TemplateKind::Job {
-        return Err(PlanError::Unsupported {
-            plan: name,
-            template: template.name,
-        });
+        return Err(PlanError::Unsupported { plan: name, template: template.name });
     }
     let mut formats = Vec::new();
     for f in &plan.report_delivery_channel.formats {
-        let format = Format::parse(f).ok_or_else(|| PlanError::Format {
-            plan: name.clone(),
-            format: f.clone(),
-        })?;
+        let format = Format::parse(f).ok_or_else(|| PlanError::Format { plan: name.clone(), format: f.clone() })?;
         if !formats.contains(&format) {
             formats.push(format);
         }
@@ -135,10 +108,7 @@ pub fn resolve(
     let (home_account, home_region) = home(estate, plan, folder);
     let setting = &plan.report_setting;
     let mut warnings = Vec::new();
-    let scope_err = |message: String| PlanError::Scope {
-        plan: name.clone(),
-        message,
-    };
+    let scope_err = |message: String| PlanError::Scope { plan: name.clone(), message };
 
     let cross_account = !setting.accounts.is_empty() || !setting.organization_units.is_empty();
     let accounts: BTreeSet<String> = if !setting.organization_units.is_empty()
@@ -183,17 +153,10 @@ pub fn resolve(
 
 /// Every report plan of the estate, plus the extra plan files, resolved. Plans that cannot run
 /// come back as errors beside the ones that can.
-pub fn plan_all(
-    estate: &Estate,
-    extra: &[(PathBuf, ReportPlan)],
-) -> (Vec<PlannedReport>, Vec<PlanError>) {
+pub fn plan_all(estate: &Estate, extra: &[(PathBuf, ReportPlan)]) -> (Vec<PlannedReport>, Vec<PlanError>) {
     let mut ok = Vec::new();
     let mut failed = Vec::new();
-    let plans = estate
-        .report_plans
-        .iter()
-        .map(|(s, p)| (Some(*s), p))
-        .chain(extra.iter().map(|(_, p)| (None, p)));
+    let plans = estate.report_plans.iter().map(|(s, p)| (Some(*s), p)).chain(extra.iter().map(|(_, p)| (None, p)));
     for (folder, plan) in plans {
         match resolve(estate, plan, folder) {
             Ok(p) => ok.push(p),

@@ -7,26 +7,11 @@ use serde::Deserialize;
 
 /// The built-in templates, embedded so that a Lambda zip or a lone binary is self-contained.
 pub const BUILT_IN: &[(&str, &str)] = &[
-    (
-        "BACKUP_JOB_REPORT",
-        include_str!("../../templates/BACKUP_JOB_REPORT.toml"),
-    ),
-    (
-        "COPY_JOB_REPORT",
-        include_str!("../../templates/COPY_JOB_REPORT.toml"),
-    ),
-    (
-        "RESTORE_JOB_REPORT",
-        include_str!("../../templates/RESTORE_JOB_REPORT.toml"),
-    ),
-    (
-        "CONTROL_COMPLIANCE_REPORT",
-        include_str!("../../templates/CONTROL_COMPLIANCE_REPORT.toml"),
-    ),
-    (
-        "RESOURCE_COMPLIANCE_REPORT",
-        include_str!("../../templates/RESOURCE_COMPLIANCE_REPORT.toml"),
-    ),
+    ("BACKUP_JOB_REPORT", include_str!("../../templates/BACKUP_JOB_REPORT.toml")),
+    ("COPY_JOB_REPORT", include_str!("../../templates/COPY_JOB_REPORT.toml")),
+    ("RESTORE_JOB_REPORT", include_str!("../../templates/RESTORE_JOB_REPORT.toml")),
+    ("CONTROL_COMPLIANCE_REPORT", include_str!("../../templates/CONTROL_COMPLIANCE_REPORT.toml")),
+    ("RESOURCE_COMPLIANCE_REPORT", include_str!("../../templates/RESOURCE_COMPLIANCE_REPORT.toml")),
 ];
 
 /// Errors of loading a template.
@@ -37,11 +22,7 @@ pub enum TemplateError {
     Parse { name: String, message: String },
     /// The template is well-formed but inconsistent.
     #[error("template `{name}`, column `{column}`: {message}")]
-    Invalid {
-        name: String,
-        column: String,
-        message: String,
-    },
+    Invalid { name: String, column: String, message: String },
     /// No template of that name exists.
     #[error(
         "unknown report template `{0}`; expected one of BACKUP_JOB_REPORT, COPY_JOB_REPORT, RESTORE_JOB_REPORT, CONTROL_COMPLIANCE_REPORT, RESOURCE_COMPLIANCE_REPORT"
@@ -168,10 +149,8 @@ pub struct Template {
 impl Template {
     /// Parses and checks a template file. `name` is used in errors.
     pub fn parse(name: &str, text: &str) -> Result<Template, TemplateError> {
-        let file: TemplateFile = toml::from_str(text).map_err(|e| TemplateError::Parse {
-            name: name.to_string(),
-            message: e.to_string(),
-        })?;
+        let file: TemplateFile = toml::from_str(text)
+            .map_err(|e| TemplateError::Parse { name: name.to_string(), message: e.to_string() })?;
         let mut seen = std::collections::BTreeSet::new();
         let mut columns = Vec::with_capacity(file.columns.len());
         for c in file.columns {
@@ -194,24 +173,11 @@ impl Template {
                 }
                 s => Source::Column(s.to_string()),
             };
-            let formats = if c.formats.is_empty() {
-                vec![Format::Csv, Format::Json]
-            } else {
-                c.formats
-            };
-            columns.push(TemplateColumn {
-                key: c.key,
-                header: c.header,
-                source,
-                value_type: c.value_type,
-                formats,
-            });
+            let formats = if c.formats.is_empty() { vec![Format::Csv, Format::Json] } else { c.formats };
+            columns.push(TemplateColumn { key: c.key, header: c.header, source, value_type: c.value_type, formats });
         }
         if columns.is_empty() {
-            return Err(TemplateError::Parse {
-                name: file.name,
-                message: "has no columns".into(),
-            });
+            return Err(TemplateError::Parse { name: file.name, message: "has no columns".into() });
         }
         Ok(Template {
             name: file.name,
@@ -225,18 +191,14 @@ impl Template {
 
     /// Loads a built-in template by its `ReportTemplate` name.
     pub fn built_in(name: &str) -> Result<Template, TemplateError> {
-        let (_, text) = BUILT_IN
-            .iter()
-            .find(|(n, _)| *n == name)
-            .ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
+        let (_, text) =
+            BUILT_IN.iter().find(|(n, _)| *n == name).ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
         Template::parse(name, text)
     }
 
     /// The columns that appear in `format`, in order.
     pub fn columns_for(&self, format: Format) -> impl Iterator<Item = &TemplateColumn> {
-        self.columns
-            .iter()
-            .filter(move |c| c.formats.contains(&format))
+        self.columns.iter().filter(move |c| c.formats.contains(&format))
     }
 }
 
@@ -260,12 +222,9 @@ mod tests {
             err,
             "template `X`, column `a`: unknown source; expected a frame column, @period_start, @period_end or @period"
         );
-        let err = Template::parse(
-            "X",
-            "name='X'\nkind='job'\nframe='f'\ndescription='d'\ncolumns=[]\nextra=1",
-        )
-        .unwrap_err()
-        .to_string();
+        let err = Template::parse("X", "name='X'\nkind='job'\nframe='f'\ndescription='d'\ncolumns=[]\nextra=1")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `extra`"), "{err}");
     }
 }

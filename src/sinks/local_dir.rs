@@ -20,16 +20,11 @@ pub struct LocalDir {
 impl LocalDir {
     /// A sink rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalDir {
-            root: root.into(),
-            counter: AtomicU64::new(0),
-        }
+        LocalDir { root: root.into(), counter: AtomicU64::new(0) }
     }
 
     fn path(&self, key: &str) -> PathBuf {
-        key.split('/')
-            .filter(|s| !s.is_empty() && *s != "..")
-            .fold(self.root.clone(), |p, s| p.join(s))
+        key.split('/').filter(|s| !s.is_empty() && *s != "..").fold(self.root.clone(), |p, s| p.join(s))
     }
 }
 
@@ -53,10 +48,7 @@ impl Sink for LocalDir {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
         let path = self.path(key);
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let name = path
-            .file_name()
-            .and_then(|s| s.to_str())
-            .unwrap_or("report");
+        let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("report");
         let tmp = path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()));
         write_atomically(&path, &tmp, bytes).map_err(|source| SinkError::Io { path, source })
     }
@@ -77,10 +69,7 @@ mod tests {
         sink.put("a/b/c.csv", b"one").unwrap();
         sink.put("a/b/c.csv", b"two").unwrap();
         assert_eq!(fs::read(dir.path().join("a/b/c.csv")).unwrap(), b"two");
-        let names: Vec<_> = fs::read_dir(dir.path().join("a/b"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 
