@@ -11,6 +11,7 @@
 //! The clock is an input ([`RunConfig::now`]): the same estate and `now` give the same bytes.
 
 pub mod cli;
+pub mod controls;
 pub mod estate;
 pub mod frames;
 pub mod generate;

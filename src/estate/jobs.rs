@@ -280,3 +280,124 @@ mod tests {
         assert!(!f.keeps("COMPLETED", 500, None), "a finished job without a date is in no window");
     }
 }
+
+/// A job record of a list page: where its list sits in the page and how it becomes a row.
+pub trait JobRecord<'de>: serde::Deserialize<'de> {
+    /// The page key of the list (`BackupJobs`, `CopyJobs`, `RestoreJobs`).
+    const LIST_KEY: &'static str;
+    /// The owned row.
+    type Row;
+    /// Whether the window keeps this job.
+    fn kept_by(&self, filter: &JobFilter) -> bool;
+    /// The owned row of a kept job.
+    fn to_row(&self, account: &str, region: &str) -> Self::Row;
+}
+
+impl<'de> JobRecord<'de> for RawBackupJob<'de> {
+    const LIST_KEY: &'static str = "BackupJobs";
+    type Row = BackupJobRow;
+    fn kept_by(&self, f: &JobFilter) -> bool {
+        f.keeps(&self.state, self.creation_date.0, self.completion_date.map(|t| t.0))
+    }
+    fn to_row(&self, account: &str, region: &str) -> BackupJobRow {
+        BackupJobRow::from_raw(self, account, region)
+    }
+}
+
+impl<'de> JobRecord<'de> for RawCopyJob<'de> {
+    const LIST_KEY: &'static str = "CopyJobs";
+    type Row = CopyJobRow;
+    fn kept_by(&self, f: &JobFilter) -> bool {
+        f.keeps(&self.state, self.creation_date.0, self.completion_date.map(|t| t.0))
+    }
+    fn to_row(&self, account: &str, region: &str) -> CopyJobRow {
+        CopyJobRow::from_raw(self, account, region)
+    }
+}
+
+impl<'de> JobRecord<'de> for RawRestoreJob<'de> {
+    const LIST_KEY: &'static str = "RestoreJobs";
+    type Row = RestoreJobRow;
+    fn kept_by(&self, f: &JobFilter) -> bool {
+        f.keeps(&self.status, self.creation_date.0, self.completion_date.map(|t| t.0))
+    }
+    fn to_row(&self, account: &str, region: &str) -> RestoreJobRow {
+        RestoreJobRow::from_raw(self, account, region)
+    }
+}
+
+/// Streams one list page: each job is parsed, filtered and, if kept, copied into a row
+/// before the next one is parsed. No vector of the page's jobs is ever built.
+pub fn stream_page<'de, J: JobRecord<'de>>(
+    bytes: &'de [u8],
+    filter: &JobFilter,
+    account: &str,
+    region: &str,
+) -> serde_json::Result<Vec<J::Row>> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::marker::PhantomData;
+
+    struct Ctx<'c> {
+        filter: &'c JobFilter,
+        account: &'c str,
+        region: &'c str,
+    }
+
+    struct List<'c, J, R> {
+        ctx: &'c Ctx<'c>,
+        out: &'c mut Vec<R>,
+        job: PhantomData<J>,
+    }
+
+    impl<'de, J: JobRecord<'de, Row = R>, R> DeserializeSeed<'de> for List<'_, J, R> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de, J: JobRecord<'de, Row = R>, R> Visitor<'de> for List<'_, J, R> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a list of {}", J::LIST_KEY)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(job) = seq.next_element::<J>()? {
+                if job.kept_by(self.ctx.filter) {
+                    self.out.push(job.to_row(self.ctx.account, self.ctx.region));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    struct Page<'c, J, R> {
+        ctx: &'c Ctx<'c>,
+        out: &'c mut Vec<R>,
+        job: PhantomData<J>,
+    }
+
+    impl<'de, J: JobRecord<'de, Row = R>, R> Visitor<'de> for Page<'_, J, R> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "an object with {}", J::LIST_KEY)
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == J::LIST_KEY {
+                    map.next_value_seed(List::<J, R> { ctx: self.ctx, out: &mut *self.out, job: PhantomData })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let ctx = Ctx { filter, account, region };
+    let mut rows = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.deserialize_map(Page::<J, J::Row> { ctx: &ctx, out: &mut rows, job: PhantomData })?;
+    de.end()?;
+    Ok(rows)
+}

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::error::CollectError;
-use super::jobs::{BackupJobRow, CopyJobRow, JobFilter, RestoreJobRow};
+use super::jobs::{self, BackupJobRow, CopyJobRow, JobFilter, JobRecord, RestoreJobRow};
 use super::model::*;
 use super::{Dataset, Estate, Plan, Scope, ScopeId, Selection, Vault};
 
@@ -408,38 +408,10 @@ fn parse_bytes(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>, bytes: &[
     let p = &task.path;
     let (acct, region) = (scope.account.as_str(), scope.region.as_str());
     Ok(match &task.kind {
-        Kind::BackupJobs => {
-            let page: BackupJobsPage = parse_json(p, bytes)?;
-            let f = jobs.expect("job files are only listed with a job filter");
-            Parsed::BackupJobs(
-                page.backup_jobs
-                    .iter()
-                    .filter(|j| f.keeps(&j.state, j.creation_date.0, j.completion_date.map(|t| t.0)))
-                    .map(|j| BackupJobRow::from_raw(j, acct, region))
-                    .collect(),
-            )
-        }
-        Kind::CopyJobs => {
-            let page: CopyJobsPage = parse_json(p, bytes)?;
-            let f = jobs.expect("job files are only listed with a job filter");
-            Parsed::CopyJobs(
-                page.copy_jobs
-                    .iter()
-                    .filter(|j| f.keeps(&j.state, j.creation_date.0, j.completion_date.map(|t| t.0)))
-                    .map(|j| CopyJobRow::from_raw(j, acct, region))
-                    .collect(),
-            )
-        }
+        Kind::BackupJobs => Parsed::BackupJobs(stream::<RawBackupJob, BackupJobsPage>(p, bytes, jobs, acct, region)?),
+        Kind::CopyJobs => Parsed::CopyJobs(stream::<RawCopyJob, CopyJobsPage>(p, bytes, jobs, acct, region)?),
         Kind::RestoreJobs => {
-            let page: RestoreJobsPage = parse_json(p, bytes)?;
-            let f = jobs.expect("job files are only listed with a job filter");
-            Parsed::RestoreJobs(
-                page.restore_jobs
-                    .iter()
-                    .filter(|j| f.keeps(&j.status, j.creation_date.0, j.completion_date.map(|t| t.0)))
-                    .map(|j| RestoreJobRow::from_raw(j, acct, region))
-                    .collect(),
-            )
+            Parsed::RestoreJobs(stream::<RawRestoreJob, RestoreJobsPage>(p, bytes, jobs, acct, region)?)
         }
         Kind::Vaults => Parsed::Vaults(parse_json::<BackupVaultsPage>(p, bytes)?.backup_vault_list),
         Kind::VaultDetail => Parsed::VaultDetail(parse_json(p, bytes)?),
@@ -462,9 +434,7 @@ fn parse_bytes(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>, bytes: &[
             Parsed::Selections(list)
         }
         Kind::SelectionDetail => Parsed::SelectionDetail(Box::new(parse_json(p, bytes)?)),
-        Kind::ProtectedResources => {
-            Parsed::ProtectedResources(parse_json::<ProtectedResourcesPage>(p, bytes)?.results)
-        }
+        Kind::ProtectedResources => Parsed::ProtectedResources(parse_json::<ProtectedResourcesPage>(p, bytes)?.results),
         Kind::ProtectedResourceDetail => Parsed::ProtectedResourceDetail(parse_json(p, bytes)?),
         Kind::Resources => Parsed::Resources(parse_json::<GetResourcesPage>(p, bytes)?.resource_tag_mapping_list),
         Kind::Instances => Parsed::Instances(
@@ -481,6 +451,21 @@ fn parse_bytes(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>, bytes: &[
         Kind::ReportPlanDetail => {
             Parsed::ReportPlanDetail(Box::new(parse_json::<DescribeReportPlan>(p, bytes)?.report_plan))
         }
+    })
+}
+
+/// Streams a job page; on failure parses it again as `P` to name the JSON path in the error.
+fn stream<'a, J: JobRecord<'a>, P: Deserialize<'a>>(
+    path: &Path,
+    bytes: &'a [u8],
+    jobs: Option<&JobFilter>,
+    account: &str,
+    region: &str,
+) -> Result<Vec<J::Row>, CollectError> {
+    let filter = jobs.expect("job files are only listed with a job filter");
+    jobs::stream_page::<J>(bytes, filter, account, region).or_else(|fast| {
+        parse_json::<P>(path, bytes)?;
+        Err(CollectError::Json { path: path.to_path_buf(), json_path: "$".into(), message: strip_position(&fast) })
     })
 }
 

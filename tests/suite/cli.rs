@@ -11,43 +11,17 @@ fn demo() -> std::path::PathBuf {
 #[test]
 fn readme_demo_command_writes_every_plan() {
     let out = tempfile::tempdir().unwrap();
-    let status = bin()
-        .args(["run", "--source"])
-        .arg(demo())
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    let status = bin().args(["run", "--source"]).arg(demo()).arg("--out").arg(out.path()).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     let files = tree(out.path());
-    let count = |template: &str| {
-        files
-            .keys()
-            .filter(|k| k.contains(&format!("/{template}_")))
-            .count()
-    };
+    let count = |template: &str| files.keys().filter(|k| k.contains(&format!("/{template}_"))).count();
     assert!(
-        count("BACKUP_JOB_REPORT") >= 2
-            && count("COPY_JOB_REPORT") >= 1
-            && count("RESTORE_JOB_REPORT") >= 1,
+        count("BACKUP_JOB_REPORT") >= 2 && count("COPY_JOB_REPORT") >= 1 && count("RESTORE_JOB_REPORT") >= 1,
         "{:?}",
         files.keys()
     );
-    assert!(
-        files
-            .keys()
-            .any(|k| k.starts_with("audit/Backup/crossaccount/crossregion/")),
-        "{:?}",
-        files.keys()
-    );
-    assert!(
-        files.values().any(|b| b.len() > 2000),
-        "reports are not empty"
-    );
+    assert!(files.keys().any(|k| k.starts_with("audit/Backup/crossaccount/crossregion/")), "{:?}", files.keys());
+    assert!(files.values().any(|b| b.len() > 2000), "reports are not empty");
 }
 
 #[test]
@@ -66,19 +40,12 @@ fn adhoc_report_to_stdout() {
         .arg(fixture("basic"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let items = v["reportItems"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["restoreJobId"], "restore-01");
-    assert_eq!(
-        items[0]["reportTimePeriod"],
-        "2024-03-01T00:00:00Z - 2024-03-02T00:00:00Z"
-    );
+    assert_eq!(items[0]["reportTimePeriod"], "2024-03-01T00:00:00Z - 2024-03-02T00:00:00Z");
 }
 
 #[test]
@@ -97,15 +64,9 @@ fn input_errors_exit_2_with_the_file_named() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("list-backup-jobs.json` at `$"), "{err}");
-    assert!(
-        !dir.path().join("o").exists(),
-        "nothing is written when the input is bad"
-    );
+    assert!(!dir.path().join("o").exists(), "nothing is written when the input is bad");
 
-    let out = bin()
-        .args(["run", "--now", "tomorrow", "--source", ".", "--out", "x"])
-        .output()
-        .unwrap();
+    let out = bin().args(["run", "--now", "tomorrow", "--source", ".", "--out", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`tomorrow` is not an ISO-8601 time"));
 }
@@ -115,24 +76,11 @@ fn generate_is_deterministic() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for d in [&a, &b] {
         let out = bin()
-            .args([
-                "generate",
-                "--resources",
-                "20",
-                "--days",
-                "2",
-                "--seed",
-                "3",
-                "--out",
-            ])
+            .args(["generate", "--resources", "20", "--days", "2", "--seed", "3", "--out"])
             .arg(d.path().join("e"))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     assert_eq!(tree(&a.path().join("e")), tree(&b.path().join("e")));
 }

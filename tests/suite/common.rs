@@ -11,16 +11,12 @@ use backup_audit::window::WindowSpec;
 
 /// `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 /// `tests/golden/<name>`.
 pub fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
 }
 
 /// A run over a fixture at a fixed clock with the daily window.
@@ -44,11 +40,7 @@ pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 walk(root, &path, out);
             } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
                 out.insert(rel, fs::read(&path).unwrap());
             }
         }
@@ -76,12 +68,7 @@ pub fn assert_tree_matches(actual: &Path, expected: &Path) {
     let want = tree(expected);
     let got_keys: Vec<_> = got.keys().collect();
     let want_keys: Vec<_> = want.keys().collect();
-    assert_eq!(
-        got_keys,
-        want_keys,
-        "report files differ from {} (BLESS=1 rewrites them)",
-        expected.display()
-    );
+    assert_eq!(got_keys, want_keys, "report files differ from {} (BLESS=1 rewrites them)", expected.display());
     for (rel, bytes) in &want {
         assert!(
             &got[rel] == bytes,

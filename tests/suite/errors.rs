@@ -19,14 +19,8 @@ fn estate_with(file: &str, body: &str) -> tempfile::TempDir {
 }
 
 fn read_error(dir: &Path) -> String {
-    let opts = ReadOptions {
-        jobs: Some(estate::JobFilter {
-            from: 0,
-            to: i64::MAX,
-            now: i64::MAX,
-        }),
-        ..Default::default()
-    };
+    let opts =
+        ReadOptions { jobs: Some(estate::JobFilter { from: 0, to: i64::MAX, now: i64::MAX }), ..Default::default() };
     let err = estate::read(dir, &opts).unwrap_err();
     backup_audit::DisplayChain(&err).to_string()
 }
@@ -73,19 +67,10 @@ fn bad_timestamp_says_what_was_expected() {
 
 #[test]
 fn malformed_json_gives_line_and_column() {
-    let dir = estate_with(
-        "list-backup-vaults.json",
-        "{\"BackupVaultList\": [\n  {\"BackupVaultName\": \"a\",}\n]}",
-    );
+    let dir = estate_with("list-backup-vaults.json", "{\"BackupVaultList\": [\n  {\"BackupVaultName\": \"a\",}\n]}");
     let msg = rel(dir.path(), &read_error(dir.path()));
-    assert!(
-        msg.starts_with("`DIR/111122223333/us-east-1/list-backup-vaults.json` at `$"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("malformed JSON: trailing comma (line 2, column 27)"),
-        "{msg}"
-    );
+    assert!(msg.starts_with("`DIR/111122223333/us-east-1/list-backup-vaults.json` at `$"), "{msg}");
+    assert!(msg.contains("malformed JSON: trailing comma (line 2, column 27)"), "{msg}");
 }
 
 #[test]
@@ -118,9 +103,7 @@ fn both_file_and_page_folder_is_ambiguous() {
 #[test]
 fn a_bad_report_plan_is_reported_and_the_others_still_run() {
     let dir = estate_with("list-backup-jobs.json", r#"{"BackupJobs": []}"#);
-    let plans = dir
-        .path()
-        .join("111122223333/us-east-1/describe-report-plan");
+    let plans = dir.path().join("111122223333/us-east-1/describe-report-plan");
     fs::create_dir_all(&plans).unwrap();
     let plan = |name: &str, template: &str, format: &str| {
         format!(
@@ -128,27 +111,13 @@ fn a_bad_report_plan_is_reported_and_the_others_still_run() {
                "ReportDeliveryChannel": {{"S3BucketName": "b", "Formats": ["{format}"]}}}}}}"#
         )
     };
-    fs::write(
-        plans.join("good.json"),
-        plan("good", "BACKUP_JOB_REPORT", "CSV"),
-    )
-    .unwrap();
-    fs::write(
-        plans.join("typo.json"),
-        plan("typo", "BACKUP_JOBS_REPORT", "CSV"),
-    )
-    .unwrap();
-    fs::write(
-        plans.join("xml.json"),
-        plan("xml", "COPY_JOB_REPORT", "XML"),
-    )
-    .unwrap();
+    fs::write(plans.join("good.json"), plan("good", "BACKUP_JOB_REPORT", "CSV")).unwrap();
+    fs::write(plans.join("typo.json"), plan("typo", "BACKUP_JOBS_REPORT", "CSV")).unwrap();
+    fs::write(plans.join("xml.json"), plan("xml", "COPY_JOB_REPORT", "XML")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let outcome = backup_audit::run(
-        &config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"),
-        &LocalDir::new(out.path()),
-    )
-    .unwrap();
+    let outcome =
+        backup_audit::run(&config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"), &LocalDir::new(out.path()))
+            .unwrap();
     assert_eq!(outcome.delivered.len(), 1);
     assert_eq!(outcome.exit_code(), 2);
     assert_eq!(

@@ -13,18 +13,9 @@ use super::common::{assert_tree_matches, config, fixture, golden, tree};
 #[test]
 fn basic_estate_reports_match_golden_files() {
     let out = tempfile::tempdir().unwrap();
-    let outcome = backup_audit::run(
-        &config(fixture("basic"), "2024-03-02T04:00:00Z"),
-        &LocalDir::new(out.path()),
-    )
-    .unwrap();
-    assert_eq!(
-        outcome.exit_code(),
-        0,
-        "{:?} {:?}",
-        outcome.plan_errors,
-        outcome.delivery_errors
-    );
+    let outcome =
+        backup_audit::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &LocalDir::new(out.path())).unwrap();
+    assert_eq!(outcome.exit_code(), 0, "{:?} {:?}", outcome.plan_errors, outcome.delivery_errors);
     assert_eq!(outcome.delivered.len(), 7);
     assert_tree_matches(out.path(), &golden("basic"));
 }
@@ -41,11 +32,7 @@ fn same_inputs_and_now_give_identical_bytes() {
 #[test]
 fn window_edges_and_active_jobs() {
     let out = tempfile::tempdir().unwrap();
-    backup_audit::run(
-        &config(fixture("basic"), "2024-03-02T04:00:00Z"),
-        &LocalDir::new(out.path()),
-    )
-    .unwrap();
+    backup_audit::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &LocalDir::new(out.path())).unwrap();
     let csv = std::fs::read_to_string(out.path().join(
         "audit/Backup/111122223333/us-east-1/2024/03/02/daily_backup/BACKUP_JOB_REPORT_daily_backup_2024-03-01T00:00:00Z_2024-03-02T00:00:00Z.csv",
     ))
@@ -61,19 +48,9 @@ fn window_edges_and_active_jobs() {
     ] {
         assert_eq!(csv.contains(id), expected, "{id}");
     }
-    assert_eq!(
-        csv.matches("job-01-completed-in-window").count(),
-        1,
-        "duplicates are reported once"
-    );
-    assert!(
-        csv.contains("\"'=cmd|' /C calc'!A0\""),
-        "formula neutralised"
-    );
-    assert!(
-        csv.contains("\"Access denied, \"\"orders\"\" table: KMS key disabled\""),
-        "RFC 4180 quoting"
-    );
+    assert_eq!(csv.matches("job-01-completed-in-window").count(), 1, "duplicates are reported once");
+    assert!(csv.contains("\"'=cmd|' /C calc'!A0\""), "formula neutralised");
+    assert!(csv.contains("\"Access denied, \"\"orders\"\" table: KMS key disabled\""), "RFC 4180 quoting");
 }
 
 #[test]
@@ -86,17 +63,12 @@ fn last_24h_and_custom_windows() {
         to: backup_audit::time::parse_iso("2024-02-29T00:00:00Z").unwrap(),
     };
     let outcome = backup_audit::run(&cfg, &LocalDir::new(out.path())).unwrap();
-    let backup = outcome
-        .delivered
-        .iter()
-        .find(|d| d.plan == "daily_backup" && d.key.ends_with(".csv"))
-        .unwrap();
-    assert!(backup.key.contains("/2024/02/29/daily_backup/BACKUP_JOB_REPORT_daily_backup_2024-02-28T00:00:00Z_2024-02-29T00:00:00Z.csv"));
+    let backup = outcome.delivered.iter().find(|d| d.plan == "daily_backup" && d.key.ends_with(".csv")).unwrap();
+    assert!(backup.key.contains(
+        "/2024/02/29/daily_backup/BACKUP_JOB_REPORT_daily_backup_2024-02-28T00:00:00Z_2024-02-29T00:00:00Z.csv"
+    ));
     let text = std::fs::read_to_string(&backup.location).unwrap();
     assert!(text.contains("job-05-completed-day-before"));
-    assert!(
-        text.contains("job-04-still-running"),
-        "active jobs appear in every window"
-    );
+    assert!(text.contains("job-04-still-running"), "active jobs appear in every window");
     assert!(!text.contains("job-01-completed-in-window"));
 }

@@ -1,0 +1,142 @@
+//! Vault access policies: do they stop manual deletion of recovery points?
+//!
+//! A vault passes when its policy denies `backup:DeleteRecoveryPoint`,
+//! `backup:UpdateRecoveryPointLifecycle` and `backup:PutBackupVaultAccessPolicy` to every
+//! principal (`"*"` or `{"AWS": "*"}`) on every resource (`"*"`). `Action` and `Resource` may be
+//! strings or arrays. Decisions (reference 1.3 (3)): the three actions may be spread over
+//! several such Deny statements; a statement may carry a condition only if it exempts
+//! principals, by `aws:PrincipalArn` under ArnNotEquals, ArnNotLike, StringNotEquals or
+//! StringNotLike, and only principals named in `principalArnList`.
+
+use serde_json::Value;
+
+/// The actions that must be denied.
+pub const REQUIRED: [&str; 3] =
+    ["backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle", "backup:PutBackupVaultAccessPolicy"];
+
+fn strings(v: Option<&Value>) -> Vec<&str> {
+    match v {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn wildcard_principal(p: Option<&Value>) -> bool {
+    match p {
+        Some(Value::String(s)) => s == "*",
+        Some(Value::Object(m)) => m.get("AWS").is_some_and(|a| strings(Some(a)) == ["*"]),
+        _ => false,
+    }
+}
+
+/// Exempted principals of a condition block, or why the condition is not acceptable.
+fn exemptions(cond: Option<&Value>) -> Result<Vec<String>, String> {
+    let Some(cond) = cond else { return Ok(Vec::new()) };
+    let Some(ops) = cond.as_object() else { return Err("its Condition is not an object".into()) };
+    let mut out = Vec::new();
+    for (op, body) in ops {
+        if !matches!(op.as_str(), "ArnNotEquals" | "ArnNotLike" | "StringNotEquals" | "StringNotLike") {
+            return Err(format!("its Condition uses {op}, which can narrow the denial"));
+        }
+        for (key, values) in body.as_object().into_iter().flatten() {
+            if !key.eq_ignore_ascii_case("aws:PrincipalArn") {
+                return Err(format!("its Condition tests {key}, which can narrow the denial"));
+            }
+            out.extend(strings(Some(values)).into_iter().map(str::to_string));
+        }
+    }
+    Ok(out)
+}
+
+/// The verdict on one policy document: `Ok(reason)` when it passes, `Err(reason)` when not.
+pub fn evaluate(policy: &str, exempt: &[String]) -> Result<String, String> {
+    let doc: Value = serde_json::from_str(policy).map_err(|e| format!("the access policy is not valid JSON ({e})"))?;
+    let statements: Vec<&Value> = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => return Err("the access policy has no Statement".into()),
+    };
+    let mut denied: Vec<&str> = Vec::new();
+    let mut notes = Vec::new();
+    for (i, s) in statements.iter().enumerate() {
+        if s.get("Effect").and_then(Value::as_str) != Some("Deny") {
+            continue;
+        }
+        let sid = s
+            .get("Sid")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("statement {}", i + 1), |x| format!("statement `{x}`"));
+        if !wildcard_principal(s.get("Principal")) {
+            notes.push(format!("{sid} does not apply to every principal"));
+            continue;
+        }
+        if !strings(s.get("Resource")).contains(&"*") {
+            notes.push(format!("{sid} does not cover every resource"));
+            continue;
+        }
+        match exemptions(s.get("Condition")) {
+            Err(why) => {
+                notes.push(format!("{sid}: {why}"));
+                continue;
+            }
+            Ok(ex) => {
+                if let Some(extra) = ex.iter().find(|p| !exempt.contains(p)) {
+                    notes.push(format!("{sid} exempts {extra}, which is not in principalArnList"));
+                    continue;
+                }
+            }
+        }
+        denied.extend(strings(s.get("Action")));
+    }
+    let missing: Vec<&str> = REQUIRED.iter().copied().filter(|a| !denied.contains(a)).collect();
+    if missing.is_empty() {
+        Ok("the access policy denies DeleteRecoveryPoint, UpdateRecoveryPointLifecycle and PutBackupVaultAccessPolicy to every principal".into())
+    } else {
+        let mut why =
+            format!("the access policy does not deny {} to every principal on every resource", missing.join(", "));
+        if !notes.is_empty() {
+            why.push_str(&format!(" ({})", notes.join("; ")));
+        }
+        Err(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"{"Statement":[{"Effect":"Deny","Principal":{"AWS":"*"},"Action":["backup:DeleteRecoveryPoint","backup:UpdateRecoveryPointLifecycle","backup:PutBackupVaultAccessPolicy"],"Resource":"*"}]}"#;
+
+    #[test]
+    fn truth_table() {
+        assert!(evaluate(FULL, &[]).is_ok());
+        let split = r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"backup:DeleteRecoveryPoint","Resource":["*"]},
+            {"Effect":"Deny","Principal":"*","Action":["backup:UpdateRecoveryPointLifecycle","backup:PutBackupVaultAccessPolicy"],"Resource":"*"}]}"#;
+        assert!(evaluate(split, &[]).is_ok(), "actions may be spread over statements");
+        let one =
+            r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"backup:DeleteRecoveryPoint","Resource":"*"}}"#;
+        assert_eq!(
+            evaluate(one, &[]).unwrap_err(),
+            "the access policy does not deny backup:UpdateRecoveryPointLifecycle, backup:PutBackupVaultAccessPolicy to every principal on every resource"
+        );
+        let narrow = FULL.replace(r#"{"AWS":"*"}"#, r#"{"AWS":"arn:aws:iam::1:role/x"}"#);
+        assert!(evaluate(&narrow, &[]).unwrap_err().contains("statement 1 does not apply to every principal"));
+        let allow = FULL.replace("Deny", "Allow");
+        assert!(evaluate(&allow, &[]).is_err());
+        let exempting = FULL.replace(
+            r#""Resource":"*""#,
+            r#""Resource":"*","Condition":{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::1:role/BackupAdmin"}}"#,
+        );
+        assert!(evaluate(&exempting, &["arn:aws:iam::1:role/BackupAdmin".into()]).is_ok());
+        assert!(
+            evaluate(&exempting, &[])
+                .unwrap_err()
+                .contains("exempts arn:aws:iam::1:role/BackupAdmin, which is not in principalArnList")
+        );
+        let by_ip =
+            FULL.replace(r#""Resource":"*""#, r#""Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"1.2.3.4"}}"#);
+        assert!(evaluate(&by_ip, &[]).unwrap_err().contains("uses IpAddress"));
+        assert!(evaluate("not json", &[]).unwrap_err().starts_with("the access policy is not valid JSON"));
+    }
+}
