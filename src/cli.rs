@@ -37,6 +37,10 @@ pub enum Command {
     Run(RunArgs),
     /// Make one ad-hoc report over every account and region of the estate.
     Report(ReportArgs),
+    /// Evaluate the frameworks' controls and show why each resource passes or fails.
+    Evaluate(EvaluateArgs),
+    /// List the built-in controls, or check control definition files.
+    Controls(ControlsArgs),
     /// Write a synthetic estate snapshot (for demos, tests and benchmarks).
     Generate(GenerateArgs),
 }
@@ -68,6 +72,12 @@ pub struct SourceArgs {
     /// Write CSV cells that start with = + - @ as they are (default: prefix them with ').
     #[arg(long)]
     pub allow_csv_formulas: bool,
+    /// Evaluate only this framework (repeatable; default: all).
+    #[arg(long = "framework", value_name = "NAME")]
+    pub frameworks: Vec<String>,
+    /// Also evaluate this framework (DescribeFramework JSON) in every account and region.
+    #[arg(long = "framework-file", value_name = "FILE")]
+    pub framework_files: Vec<PathBuf>,
 }
 
 /// The window argument.
@@ -93,10 +103,49 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Output: a terminal summary, or the resource compliance report as JSON or CSV.
+    #[arg(long, value_enum, default_value_t = EvaluateFormat::Table)]
+    pub format: EvaluateFormat,
+    /// Exit with code 3 when any control is NON_COMPLIANT.
+    #[arg(long)]
+    pub fail_on_noncompliant: bool,
+}
+
+/// The evaluate output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum EvaluateFormat {
+    /// Framework, control, counts, and the non-compliant resources with reasons.
+    Table,
+    /// `{"controls": …, "resources": …}` with the compliance report keys.
+    Json,
+    /// The RESOURCE_COMPLIANCE_REPORT as CSV.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ControlsArgs {
+    #[command(subcommand)]
+    pub action: Option<ControlsAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ControlsAction {
+    /// Check control definition files offline (default: the built-in definitions).
+    Check {
+        /// A folder of `<CONTROL_NAME>.toml` files.
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
 pub struct ReportArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Report template: BACKUP_JOB_REPORT, COPY_JOB_REPORT or RESTORE_JOB_REPORT.
+    /// Report template: BACKUP_JOB_REPORT, COPY_JOB_REPORT, RESTORE_JOB_REPORT,
+    /// CONTROL_COMPLIANCE_REPORT or RESOURCE_COMPLIANCE_REPORT.
     #[arg(long)]
     pub template: String,
     /// Output format.
@@ -158,6 +207,12 @@ pub struct GenerateArgs {
     /// At most this many recovery points per account and region (default: all).
     #[arg(long)]
     pub max_recovery_points: Option<usize>,
+    /// Recovery points in total, generated on their own instead of one per completed job.
+    #[arg(long)]
+    pub recovery_points: Option<usize>,
+    /// Frameworks per account and region (1 to 3).
+    #[arg(long, default_value_t = 1)]
+    pub frameworks: usize,
     /// Jobs per page file, as the API's MaxResults.
     #[arg(long, default_value_t = 1000)]
     pub page_size: usize,
@@ -178,6 +233,18 @@ impl SourceArgs {
                 WindowArg::Last24h => WindowSpec::Last24h,
             }),
         }
+    }
+
+    /// The library configuration (the clock is resolved by the caller).
+    pub fn config(&self, now: Millis) -> Result<crate::RunConfig, String> {
+        let mut cfg = crate::RunConfig::new(self.source.clone(), now);
+        cfg.window = self.window()?;
+        cfg.encode = self.encode();
+        cfg.account = self.account.clone();
+        cfg.region = self.region.clone();
+        cfg.framework_names = self.frameworks.clone();
+        cfg.framework_files = self.framework_files.clone();
+        Ok(cfg)
     }
 
     /// Writer options.

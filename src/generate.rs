@@ -40,6 +40,11 @@ pub struct GenerateOptions {
     pub restore_jobs: Option<usize>,
     /// Recovery points listed per scope at most; default all completed backup jobs' points.
     pub max_recovery_points: Option<usize>,
+    /// Recovery points in total, generated on their own (spread over resources and days)
+    /// instead of one per completed backup job.
+    pub recovery_points: Option<usize>,
+    /// Frameworks per account and region (1 to 3): baseline, strict, production-only.
+    pub frameworks: usize,
     pub page_size: usize,
 }
 
@@ -436,6 +441,45 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
         if n_backup == 0 {
             w.put(&base.join("list-backup-jobs.json"), &json!({"BackupJobs": []}))?;
         }
+        if let Some(total) = o.recovery_points {
+            // Recovery points on their own, written as pages per vault.
+            rps_by_vault.clear();
+            let n = share(total);
+            let chunks: Vec<Vec<Value>> = (0..pages(n))
+                .into_par_iter()
+                .map(|p| {
+                    let mut rng = SmallRng::seed_from_u64(o.seed ^ ((si as u64) << 48) ^ (p as u64 + 11));
+                    (0..page.min(n - p * page)).filter_map(|_| ctx.synthetic_recovery_point(&mut rng)).collect()
+                })
+                .collect();
+            let mut by_vault: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+            for rp in chunks.into_iter().flatten() {
+                by_vault.entry(rp["BackupVaultName"].as_str().unwrap_or("Default").to_string()).or_default().push(rp);
+            }
+            let mut results = Vec::new();
+            for (vault, list) in &by_vault {
+                let written: Vec<std::io::Result<u64>> = list
+                    .par_chunks(page)
+                    .enumerate()
+                    .map(|(i, chunk)| {
+                        let path = base
+                            .join("list-recovery-points-by-backup-vault")
+                            .join(vault)
+                            .join(format!("page-{:05}.json", i + 1));
+                        write_page(&path, &json!({"RecoveryPoints": chunk}))
+                    })
+                    .collect();
+                results.extend(written);
+            }
+            for r in results {
+                w.bytes += r?;
+                w.files += 1;
+            }
+            // Restores below draw from a sample of them.
+            for (vault, list) in by_vault {
+                rps_by_vault.insert(vault, list.into_iter().take(1000).collect());
+            }
+        }
         // Restores start from recovery points that exist.
         let restorable: Vec<(String, String, String)> = rps_by_vault
             .values()
@@ -445,8 +489,8 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                 Some((s("RecoveryPointArn")?, s("ResourceArn")?, s("BackupVaultArn")?))
             })
             .collect();
-        for (name, ..) in vaults {
-            let list = rps_by_vault.remove(name).unwrap_or_default();
+        for (name, ..) in vaults.iter().filter(|_| o.recovery_points.is_none()) {
+            let list = rps_by_vault.remove(*name).unwrap_or_default();
             w.put(
                 &base.join("list-recovery-points-by-backup-vault").join(format!("{name}.json")),
                 &json!({"RecoveryPoints": list}),
@@ -490,10 +534,19 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
         }
 
         // Frameworks and report plans live in every scope; org-wide plans only in the first.
-        let framework = default_framework(&acct, region);
-        let fw_name = framework["FrameworkName"].as_str().unwrap_or_default().to_string();
-        w.put(&base.join("list-frameworks.json"), &json!({"Frameworks": [{"FrameworkName": fw_name, "FrameworkArn": framework["FrameworkArn"], "NumberOfControls": framework["FrameworkControls"].as_array().map_or(0, Vec::len)}]}))?;
-        w.put(&base.join("describe-framework").join(format!("{fw_name}.json")), &framework)?;
+        let frameworks: Vec<Value> = (0..o.frameworks.clamp(1, 3)).map(|i| framework(&acct, region, i)).collect();
+        let summaries: Vec<Value> = frameworks
+            .iter()
+            .map(|f| {
+                json!({"FrameworkName": f["FrameworkName"], "FrameworkArn": f["FrameworkArn"],
+                    "NumberOfControls": f["FrameworkControls"].as_array().map_or(0, Vec::len), "DeploymentStatus": "COMPLETED"})
+            })
+            .collect();
+        w.put(&base.join("list-frameworks.json"), &json!({ "Frameworks": summaries }))?;
+        for f in &frameworks {
+            let name = f["FrameworkName"].as_str().unwrap_or_default();
+            w.put(&base.join("describe-framework").join(format!("{name}.json")), f)?;
+        }
         let bucket = format!("backup-reports-{acct}");
         let mut plans = vec![
             report_plan(&acct, region, "daily_backup_jobs", "BACKUP_JOB_REPORT", &bucket, &["CSV", "JSON"], json!({})),
@@ -508,6 +561,24 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                 json!({}),
             ),
         ];
+        plans.push(report_plan(
+            &acct,
+            region,
+            "daily_control_compliance",
+            "CONTROL_COMPLIANCE_REPORT",
+            &bucket,
+            &["CSV", "JSON"],
+            json!({}),
+        ));
+        plans.push(report_plan(
+            &acct,
+            region,
+            "daily_resource_compliance",
+            "RESOURCE_COMPLIANCE_REPORT",
+            &bucket,
+            &["CSV", "JSON"],
+            json!({}),
+        ));
         if si == 0 {
             plans.push(report_plan(
                 &acct,
@@ -565,6 +636,60 @@ fn report_plan(
         "ReportSetting": setting,
         "ReportDeliveryChannel": {"S3BucketName": bucket, "S3KeyPrefix": "audit", "Formats": formats},
         "DeploymentStatus": "COMPLETED"}})
+}
+
+/// Framework `i` of an account and region: 0 is the console's "AWS Backup framework" plus the
+/// two newer controls, 1 a strict variant (hourly, 90 days, named exemptions), 2 the baseline
+/// scoped to production-tagged resources.
+fn framework(acct: &str, region: &str, i: usize) -> Value {
+    let mut f = default_framework(acct, region);
+    match i {
+        1 => {
+            f["FrameworkName"] = json!("strict_backup_controls");
+            f["FrameworkArn"] = json!(format!(
+                "arn:aws:backup:{region}:{acct}:framework:strict_backup_controls-0a1b2c3d-0000-4000-8000-000000000001"
+            ));
+            f["FrameworkDescription"] = json!("Hourly recovery points kept 90 days");
+            let p = |pairs: &[(&str, &str)]| {
+                pairs.iter().map(|(k, v)| json!({"ParameterName": k, "ParameterValue": v})).collect::<Vec<_>>()
+            };
+            for c in f["FrameworkControls"].as_array_mut().into_iter().flatten() {
+                match c["ControlName"].as_str().unwrap_or_default() {
+                    "BACKUP_PLAN_MIN_FREQUENCY_AND_MIN_RETENTION_CHECK" => {
+                        c["ControlInputParameters"] = json!(p(&[
+                            ("requiredFrequencyUnit", "hours"),
+                            ("requiredFrequencyValue", "1"),
+                            ("requiredRetentionDays", "90")
+                        ]))
+                    }
+                    "BACKUP_RECOVERY_POINT_MINIMUM_RETENTION_CHECK" => {
+                        c["ControlInputParameters"] = json!(p(&[("requiredRetentionDays", "90")]))
+                    }
+                    "BACKUP_LAST_RECOVERY_POINT_CREATED" => {
+                        c["ControlInputParameters"] =
+                            json!(p(&[("recoveryPointAgeUnit", "hours"), ("recoveryPointAgeValue", "2")]))
+                    }
+                    "BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED" => {
+                        c["ControlInputParameters"] =
+                            json!(p(&[("principalArnList", &format!("arn:aws:iam::{acct}:role/BackupAdmin"))]))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        2 => {
+            f["FrameworkName"] = json!("production_backup_controls");
+            f["FrameworkArn"] = json!(format!(
+                "arn:aws:backup:{region}:{acct}:framework:production_backup_controls-0a1b2c3d-0000-4000-8000-000000000002"
+            ));
+            f["FrameworkDescription"] = json!("The baseline, for resources tagged env=prod");
+            for c in f["FrameworkControls"].as_array_mut().into_iter().flatten() {
+                c["ControlScope"] = json!({"Tags": {"env": "prod"}});
+            }
+        }
+        _ => {}
+    }
+    f
 }
 
 /// The console's "AWS Backup framework" controls plus the two newer ones.
@@ -709,6 +834,29 @@ impl JobContext<'_> {
             "CreatedBy": job["CreatedBy"], "IamRoleArn": job["IamRoleArn"], "Status": "COMPLETED",
             "CreationDate": job["CreationDate"], "CompletionDate": job["CompletionDate"], "BackupSizeInBytes": job["BackupSizeInBytes"],
             "EncryptionKeyArn": self.key_arn, "IsEncrypted": job["ResourceType"] != "EFS",
+            "VaultType": if rule.vault == "logically-air-gapped" { "LOGICALLY_AIR_GAPPED_BACKUP_VAULT" } else { "BACKUP_VAULT" },
+        });
+        if let Some(d) = rule.delete_after {
+            v["Lifecycle"] = json!({"DeleteAfterDays": d});
+            v["CalculatedLifecycle"] = json!({"DeleteAt": cli_time(created + d * DAY_MS)});
+        }
+        Some(v)
+    }
+
+    /// A recovery point of a random resource, made by the rule that covers it.
+    fn synthetic_recovery_point(&self, rng: &mut SmallRng) -> Option<Value> {
+        let r = self.resources.get(rng.random_range(0..self.resources.len().max(1)))?;
+        let rule = self.rule_for(r);
+        let created = self.now - 1 - (rng.random::<u64>() % self.span as u64) as i64;
+        let vault_arn = format!("arn:aws:backup:{}:{}:backup-vault:{}", self.region, self.acct, rule.vault);
+        let mut v = json!({
+            "RecoveryPointArn": format!("arn:aws:backup:{}:{}:recovery-point:{}", self.region, self.acct, uuid(rng)),
+            "BackupVaultName": rule.vault, "BackupVaultArn": vault_arn, "ResourceArn": r.arn, "ResourceType": r.kind,
+            "ResourceName": r.name, "Status": if rng.random_range(0..100) < 2 { "PARTIAL" } else { "COMPLETED" },
+            "CreatedBy": {"BackupPlanId": rule.plan_id, "BackupRuleId": rule.rule_id},
+            "CreationDate": cli_time(created), "CompletionDate": cli_time(created + 600_000),
+            "BackupSizeInBytes": rng.random_range(1_000_000i64..50_000_000_000),
+            "EncryptionKeyArn": self.key_arn, "IsEncrypted": r.kind != "EFS",
             "VaultType": if rule.vault == "logically-air-gapped" { "LOGICALLY_AIR_GAPPED_BACKUP_VAULT" } else { "BACKUP_VAULT" },
         });
         if let Some(d) = rule.delete_after {

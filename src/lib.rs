@@ -4,7 +4,7 @@
 //!
 //! 1. **collect** ([`estate`]): read the estate snapshot into typed records;
 //! 2. **frames** ([`frames`]): turn the records into Polars DataFrames;
-//! 3. **evaluate**: controls over the frames (not in this version);
+//! 3. **evaluate** ([`controls`]): the frameworks' controls over the frames, in parallel;
 //! 4. **render** ([`reports`]): report plans to CSV and JSON bodies in the key layout;
 //! 5. **deliver** ([`sinks`]): write the bodies, atomically.
 //!
@@ -26,9 +26,11 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use tracing::{info, warn};
 
+use controls::{EvalError, Evaluation, FrameworkRun};
 use estate::{CollectError, ReadOptions};
 use frames::FrameError;
-use reports::{EncodeOptions, Format, RenderError, ReportFile, Template};
+use polars::prelude::DataFrame;
+use reports::{EncodeOptions, Format, RenderError, ReportFile, Template, TemplateKind};
 use sinks::{Sink, SinkError};
 use time::Millis;
 use window::{Window, WindowSpec};
@@ -44,12 +46,34 @@ pub struct RunConfig {
     pub window: WindowSpec,
     /// Report plans to run in addition to the estate's own (`describe-report-plan` shape).
     pub report_plan_files: Vec<PathBuf>,
+    /// Frameworks to evaluate in addition to the estate's own (`describe-framework` shape),
+    /// in every account and region of the estate.
+    pub framework_files: Vec<PathBuf>,
+    /// Evaluate only the frameworks with these names (all when empty).
+    pub framework_names: Vec<String>,
     /// Writer options.
     pub encode: EncodeOptions,
     /// Account of a flat snapshot.
     pub account: Option<String>,
     /// Region of a flat snapshot.
     pub region: Option<String>,
+}
+
+impl RunConfig {
+    /// A configuration with defaults for everything but the source and the clock.
+    pub fn new(source: impl Into<PathBuf>, now: Millis) -> RunConfig {
+        RunConfig {
+            source: source.into(),
+            now,
+            window: WindowSpec::Daily,
+            report_plan_files: Vec::new(),
+            framework_files: Vec::new(),
+            framework_names: Vec::new(),
+            encode: EncodeOptions::default(),
+            account: None,
+            region: None,
+        }
+    }
 }
 
 /// A failure of one run, by stage.
@@ -65,13 +89,15 @@ pub enum Error {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Template(#[from] reports::template::TemplateError),
+    #[error(transparent)]
+    ControlSpec(#[from] controls::ControlSpecError),
 }
 
 impl Error {
     /// The process exit code: 2 for bad input, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Collect(_) | Error::Template(_) => 2,
+            Error::Collect(_) | Error::Template(_) | Error::ControlSpec(_) => 2,
             _ => 1,
         }
     }
@@ -82,6 +108,7 @@ impl Error {
 pub struct Timings {
     pub load: Duration,
     pub frames: Duration,
+    pub evaluate: Duration,
     pub render: Duration,
     pub write: Duration,
 }
@@ -105,20 +132,25 @@ pub struct Outcome {
     pub delivered: Vec<Delivered>,
     /// Report plans that could not run because of their own content (bad template, format).
     pub plan_errors: Vec<String>,
+    /// Framework controls that could not be evaluated (unknown control, bad parameter).
+    pub evaluation_errors: Vec<String>,
     /// Reports that were rendered but could not be written.
     pub delivery_errors: Vec<String>,
     pub warnings: Vec<String>,
     pub timings: Timings,
     /// Jobs kept by the window, per template family.
     pub job_rows: (usize, usize, usize),
+    /// Whether any evaluated control is NON_COMPLIANT.
+    pub non_compliant: bool,
 }
 
 impl Outcome {
-    /// 0 when everything was delivered, 1 when a write failed, 2 when a plan was invalid.
+    /// 0 when everything was delivered, 1 when a write failed, 2 when a plan or framework
+    /// was invalid.
     pub fn exit_code(&self) -> u8 {
         if !self.delivery_errors.is_empty() {
             1
-        } else if !self.plan_errors.is_empty() {
+        } else if !self.plan_errors.is_empty() || !self.evaluation_errors.is_empty() {
             2
         } else {
             0
@@ -126,11 +158,83 @@ impl Outcome {
     }
 }
 
-fn read_estate(cfg: &RunConfig, window: &Window) -> Result<estate::Estate, CollectError> {
+fn read_estate(cfg: &RunConfig, jobs: Option<&Window>) -> Result<estate::Estate, CollectError> {
     estate::read(
         &cfg.source,
-        &ReadOptions { jobs: Some(window.job_filter()), account: cfg.account.clone(), region: cfg.region.clone() },
+        &ReadOptions { jobs: jobs.map(Window::job_filter), account: cfg.account.clone(), region: cfg.region.clone() },
     )
+}
+
+/// The frameworks to evaluate: the estate's own (each in its account and region) and the
+/// framework files (in every account and region), filtered by name.
+fn framework_runs(cfg: &RunConfig, estate: &estate::Estate) -> Result<(Vec<FrameworkRun>, Vec<EvalError>), Error> {
+    let wanted = |name: &str| cfg.framework_names.is_empty() || cfg.framework_names.iter().any(|n| n == name);
+    let mut runs = Vec::new();
+    let mut errors = Vec::new();
+    for f in estate.frameworks.iter().filter(|f| wanted(&f.name)) {
+        match &f.detail {
+            Some(detail) => runs.push(FrameworkRun { framework: detail.clone(), scopes: vec![f.scope] }),
+            None => errors.push(EvalError::FrameworkNotCollected {
+                framework: f.name.clone(),
+                account: estate.scopes[f.scope].id.account.clone(),
+                region: estate.scopes[f.scope].id.region.clone(),
+            }),
+        }
+    }
+    for path in &cfg.framework_files {
+        let bytes = std::fs::read(path).map_err(|source| CollectError::Io { path: path.clone(), source })?;
+        let framework: estate::model::Framework = estate::snapshot::parse_json(path, &bytes)?;
+        if wanted(&framework.framework_name) {
+            runs.push(FrameworkRun { framework, scopes: (0..estate.scopes.len()).collect() });
+        }
+    }
+    Ok((runs, errors))
+}
+
+/// Evaluates the frameworks of `cfg` against an estate already read.
+fn evaluate_estate(cfg: &RunConfig, estate: &estate::Estate, frames: &frames::Frames) -> Result<Evaluation, Error> {
+    let specs = controls::spec::built_in()?;
+    let (runs, errors) = framework_runs(cfg, estate)?;
+    let mut evaluation = controls::evaluate(estate, frames, &runs, &specs, cfg.now);
+    evaluation.errors.splice(0..0, errors);
+    // INVARIANT: reports sort their rows, but the table output follows this order.
+    evaluation
+        .results
+        .sort_by(|a, b| (a.scope, &a.framework_name, a.control).cmp(&(b.scope, &b.framework_name, b.control)));
+    Ok(evaluation)
+}
+
+/// The frames every template prints from.
+struct ReportFrames {
+    jobs: reports::job_report::JobReportFrames,
+    control_results: DataFrame,
+    resource_results: DataFrame,
+}
+
+impl ReportFrames {
+    fn get(&self, frame: &str) -> &DataFrame {
+        match frame {
+            "backup_jobs" => &self.jobs.backup_jobs,
+            "copy_jobs" => &self.jobs.copy_jobs,
+            "restore_jobs" => &self.jobs.restore_jobs,
+            "control_results" => &self.control_results,
+            _ => &self.resource_results,
+        }
+    }
+}
+
+/// Keeps the result rows of the frameworks a compliance plan names (all when none).
+fn frameworks_of(df: &DataFrame, arns: &[String]) -> polars::prelude::PolarsResult<DataFrame> {
+    if arns.is_empty() {
+        return Ok(df.clone());
+    }
+    let mask: polars::prelude::BooleanChunked = df
+        .column("framework_arn")?
+        .str()?
+        .iter()
+        .map(|a| Some(a.is_some_and(|a| arns.iter().any(|x| x == a))))
+        .collect();
+    df.filter(&mask)
 }
 
 /// Runs every report plan of the estate (and of `cfg.report_plan_files`) and delivers the
@@ -145,7 +249,7 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
         .iter()
         .map(|p| reports::plan::read_plan_file(p).map(|plan| (p.clone(), plan)))
         .collect::<Result<Vec<_>, _>>()?;
-    let estate = read_estate(cfg, &window)?;
+    let estate = read_estate(cfg, Some(&window))?;
     timings.load = t.elapsed();
     info!(
         scopes = estate.scopes.len(),
@@ -159,29 +263,41 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
 
     let t = Instant::now();
     let frames = frames::build(&estate)?;
-    let job_frames = reports::job_report::build(&frames)?;
+    let jobs = reports::job_report::build(&frames)?;
     timings.frames = t.elapsed();
 
-    let t = Instant::now();
     let (planned, plan_errors) = reports::plan::plan_all(&estate, &extra);
     let plan_errors: Vec<String> = plan_errors.iter().map(|e| e.to_string()).collect();
-    for e in &plan_errors {
+    let mut warnings: Vec<String> = planned.iter().flat_map(|p| p.warnings.clone()).collect();
+
+    // Controls are evaluated only when a plan asks for a compliance report.
+    let t = Instant::now();
+    let needs_controls = planned.iter().any(|p| p.template.kind == TemplateKind::Compliance);
+    let evaluation = if needs_controls { evaluate_estate(cfg, &estate, &frames)? } else { Evaluation::default() };
+    let report_frames = ReportFrames {
+        jobs,
+        control_results: reports::compliance_report::control_results(&estate, &evaluation.results, cfg.now)?,
+        resource_results: reports::compliance_report::resource_results(&estate, &evaluation.results, cfg.now)?,
+    };
+    timings.evaluate = t.elapsed();
+    let evaluation_errors: Vec<String> = evaluation.errors.iter().map(ToString::to_string).collect();
+    warnings.extend(evaluation.warnings.iter().cloned());
+    for e in plan_errors.iter().chain(&evaluation_errors) {
         warn!("{e}");
     }
-    let warnings: Vec<String> = planned.iter().flat_map(|p| p.warnings.clone()).collect();
     for w in &warnings {
         warn!("{w}");
     }
+
+    let t = Instant::now();
     let period = (window.start, window.end);
     let files: Vec<ReportFile> = planned
         .par_iter()
         .map(|p| {
-            let frame = match p.template.frame.as_str() {
-                "backup_jobs" => &job_frames.backup_jobs,
-                "copy_jobs" => &job_frames.copy_jobs,
-                _ => &job_frames.restore_jobs,
-            };
-            reports::render_planned(p, frame, period, cfg.encode)
+            let frame = report_frames.get(&p.template.frame);
+            let frame = frameworks_of(frame, &p.plan.report_setting.framework_arns)
+                .map_err(|source| RenderError::Polars { template: p.template.name.clone(), source })?;
+            reports::render_planned(p, &frame, period, cfg.encode)
         })
         .collect::<Result<Vec<Vec<_>>, _>>()?
         .into_iter()
@@ -193,7 +309,7 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
     let results: Vec<Result<Delivered, String>> = files
         .par_iter()
         .map(|f| {
-            sink.put(&f.key, &f.rendered.bytes).map_err(|e| format!("{:#}", DisplayChain(&e))).map(|()| Delivered {
+            sink.put(&f.key, &f.rendered.bytes).map_err(|e| DisplayChain(&e).to_string()).map(|()| Delivered {
                 plan: f.plan.clone(),
                 template: f.template.clone(),
                 format: f.format,
@@ -218,30 +334,39 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
         window,
         delivered,
         plan_errors,
+        evaluation_errors,
         delivery_errors,
         warnings,
         timings,
         job_rows: (frames.backup_jobs.height(), frames.copy_jobs.height(), frames.restore_jobs.height()),
+        non_compliant: evaluation.any_non_compliant(),
     })
 }
 
 /// An ad-hoc report: one template over every account and region of the estate.
 pub fn report(cfg: &RunConfig, template: &str, format: Format) -> Result<ReportFile, Error> {
     let template = Template::built_in(template)?;
-    if template.kind != reports::TemplateKind::Job {
-        return Err(Error::Template(reports::template::TemplateError::Parse {
-            name: template.name,
-            message: "needs the controls engine, which this version does not have yet".into(),
-        }));
-    }
     let window = cfg.window.resolve(cfg.now);
-    let estate = read_estate(cfg, &window)?;
+    let compliance = template.kind == TemplateKind::Compliance;
+    let estate = read_estate(cfg, (!compliance).then_some(&window))?;
     let frames = frames::build(&estate)?;
-    let job_frames = reports::job_report::build(&frames)?;
-    let frame = match template.frame.as_str() {
-        "backup_jobs" => job_frames.backup_jobs,
-        "copy_jobs" => job_frames.copy_jobs,
-        _ => job_frames.restore_jobs,
+    let frame = if compliance {
+        let evaluation = evaluate_estate(cfg, &estate, &frames)?;
+        for e in &evaluation.errors {
+            warn!("{e}");
+        }
+        if template.frame == "control_results" {
+            reports::compliance_report::control_results(&estate, &evaluation.results, cfg.now)?
+        } else {
+            reports::compliance_report::resource_results(&estate, &evaluation.results, cfg.now)?
+        }
+    } else {
+        let jobs = reports::job_report::build(&frames)?;
+        match template.frame.as_str() {
+            "backup_jobs" => jobs.backup_jobs,
+            "copy_jobs" => jobs.copy_jobs,
+            _ => jobs.restore_jobs,
+        }
     };
     let polars = |source| RenderError::Polars { template: template.name.clone(), source };
     let sorted = reports::sort_for(frame, &template).map_err(polars)?;
@@ -254,6 +379,24 @@ pub fn report(cfg: &RunConfig, template: &str, format: Format) -> Result<ReportF
         format.extension()
     );
     Ok(ReportFile { plan: String::new(), template: template.name, format, key, rendered })
+}
+
+/// The result of `evaluate`: the evaluation and the two compliance report frames.
+pub struct Assessment {
+    pub estate: estate::Estate,
+    pub evaluation: Evaluation,
+    pub control_results: DataFrame,
+    pub resource_results: DataFrame,
+}
+
+/// Evaluates the frameworks of the estate (and `cfg.framework_files`) without writing reports.
+pub fn assess(cfg: &RunConfig) -> Result<Assessment, Error> {
+    let estate = read_estate(cfg, None)?;
+    let frames = frames::build(&estate)?;
+    let evaluation = evaluate_estate(cfg, &estate, &frames)?;
+    let control_results = reports::compliance_report::control_results(&estate, &evaluation.results, cfg.now)?;
+    let resource_results = reports::compliance_report::resource_results(&estate, &evaluation.results, cfg.now)?;
+    Ok(Assessment { estate, evaluation, control_results, resource_results })
 }
 
 /// Prints an error with its chain of sources: `outer: inner: innermost`.

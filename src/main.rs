@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use backup_audit::cli::{Cli, Command, LogFormat, SourceArgs};
+use backup_audit::cli::{Cli, Command, ControlsAction, EvaluateFormat, LogFormat, SourceArgs};
 use backup_audit::{DisplayChain, RunConfig, estate, generate, sinks};
 use clap::Parser;
 
@@ -37,7 +37,6 @@ fn fail(e: &backup_audit::Error) -> Failure {
 
 /// The one place that reads the system clock.
 fn config(s: &SourceArgs) -> Result<RunConfig, Failure> {
-    let window = s.window().map_err(|m| (2, m))?;
     let now = match s.now {
         Some(t) => t,
         None => match estate::snapshot::collected_at(&s.source).map_err(|e| (2, DisplayChain(&e).to_string()))? {
@@ -45,15 +44,7 @@ fn config(s: &SourceArgs) -> Result<RunConfig, Failure> {
             None => chrono::Utc::now().timestamp_millis(),
         },
     };
-    Ok(RunConfig {
-        source: s.source.clone(),
-        now,
-        window,
-        report_plan_files: Vec::new(),
-        encode: s.encode(),
-        account: s.account.clone(),
-        region: s.region.clone(),
-    })
+    s.config(now).map_err(|m| (2, m))
 }
 
 fn dispatch(command: Command) -> Result<u8, Failure> {
@@ -67,7 +58,7 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             for d in &outcome.delivered {
                 let _ = writeln!(out, "{:>7} rows {:>10} bytes  {}", d.rows, d.bytes, d.location);
             }
-            for e in outcome.plan_errors.iter().chain(&outcome.delivery_errors) {
+            for e in outcome.plan_errors.iter().chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors) {
                 eprintln!("error: {e}");
             }
             let t = outcome.timings;
@@ -77,6 +68,7 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
                 window_end = %backup_audit::time::format_seconds(outcome.window.end),
                 load_ms = t.load.as_millis() as u64,
                 frames_ms = t.frames.as_millis() as u64,
+                evaluate_ms = t.evaluate.as_millis() as u64,
                 render_ms = t.render.as_millis() as u64,
                 write_ms = t.write.as_millis() as u64,
                 "run finished"
@@ -104,6 +96,48 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             }
             Ok(0)
         }
+        Command::Evaluate(args) => {
+            let cfg = config(&args.source)?;
+            let a = backup_audit::assess(&cfg).map_err(|e| fail(&e))?;
+            let mut out = std::io::stdout().lock();
+            let text = match args.format {
+                EvaluateFormat::Table => {
+                    backup_audit::reports::summary::table(&a.estate, &a.evaluation, 10).into_bytes()
+                }
+                EvaluateFormat::Json => backup_audit::reports::summary::json(&a, cfg.encode).map_err(|e| fail(&e))?,
+                EvaluateFormat::Csv => backup_audit::reports::summary::csv(&a, cfg.encode).map_err(|e| fail(&e))?,
+            };
+            out.write_all(&text).map_err(|e| (1, format!("cannot write to standard output: {e}")))?;
+            for e in &a.evaluation.errors {
+                eprintln!("error: {e}");
+            }
+            for w in &a.evaluation.warnings {
+                tracing::warn!("{w}");
+            }
+            Ok(if !a.evaluation.errors.is_empty() {
+                2
+            } else if args.fail_on_noncompliant && a.evaluation.any_non_compliant() {
+                3
+            } else {
+                0
+            })
+        }
+        Command::Controls(args) => {
+            let listing = args.action.is_none();
+            let specs = match args.action {
+                None => backup_audit::controls::spec::built_in(),
+                Some(ControlsAction::Check { dir: None }) => backup_audit::controls::spec::built_in(),
+                Some(ControlsAction::Check { dir: Some(d) }) => backup_audit::controls::spec::read_dir(&d),
+            }
+            .map_err(|e| (2, DisplayChain(&e).to_string()))?;
+            let mut out = std::io::stdout().lock();
+            if !listing {
+                let _ = writeln!(out, "{} control definitions are valid", specs.len());
+            } else {
+                let _ = out.write_all(backup_audit::reports::summary::controls(&specs).as_bytes());
+            }
+            Ok(0)
+        }
         Command::Generate(a) => {
             let opts = generate::GenerateOptions {
                 out: a.out,
@@ -117,6 +151,8 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
                 copy_jobs: a.copy_jobs,
                 restore_jobs: a.restore_jobs,
                 max_recovery_points: a.max_recovery_points,
+                recovery_points: a.recovery_points,
+                frameworks: a.frameworks,
                 page_size: a.page_size,
             };
             let s = generate::generate(&opts)

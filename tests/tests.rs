@@ -11,3 +11,5 @@ mod errors;
 mod golden;
 #[path = "suite/layout.rs"]
 mod layout;
+#[path = "suite/truth.rs"]
+mod truth;

@@ -228,10 +228,10 @@ impl Cron {
         if !self.months[d.month() as usize] {
             return false;
         }
-        if let Some(years) = &self.years {
-            if !(1970..=2199).contains(&d.year()) || !years[d.year() as usize] {
-                return false;
-            }
+        if let Some(years) = &self.years
+            && (!(1970..=2199).contains(&d.year()) || !years[d.year() as usize])
+        {
+            return false;
         }
         let last = last_day(d.year(), d.month());
         let dom_ok = match &self.dom {
@@ -307,16 +307,17 @@ impl Cron {
     }
 }
 
-/// Minutes as `24h`, `17d`, `90m`.
+/// Minutes in words: `90 minutes`, `1 hour`, `24 hours`, `17 days`.
 pub fn human_minutes(m: i64) -> String {
+    let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
     if m == i64::MAX {
         "never again after this year".into()
     } else if m % 1440 == 0 && m >= 2880 {
-        format!("{}d", m / 1440)
+        plural(m / 1440, "day")
     } else if m % 60 == 0 {
-        format!("{}h", m / 60)
+        plural(m / 60, "hour")
     } else {
-        format!("{m}m")
+        plural(m, "minute")
     }
 }
 

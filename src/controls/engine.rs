@@ -183,13 +183,35 @@ impl ControlResult {
     }
 }
 
+/// Why a framework control was not evaluated. The other controls still are.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EvalError {
+    #[error("framework `{framework}`: unknown control `{control}`; expected one of {expected}")]
+    UnknownControl { framework: String, control: String, expected: String },
+    #[error("framework `{framework}`, control `{control}`: {message}")]
+    Parameter { framework: String, control: String, message: String },
+    #[error(
+        "framework `{framework}` in {account}/{region}: its describe-framework file was not collected, so its controls are not evaluated"
+    )]
+    FrameworkNotCollected { framework: String, account: String, region: String },
+    #[error("{0}")]
+    Frames(String),
+}
+
 /// Everything an evaluation produced.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
     pub results: Vec<ControlResult>,
     /// Framework or parameter errors: those controls were not evaluated.
-    pub errors: Vec<String>,
+    pub errors: Vec<EvalError>,
     pub warnings: Vec<String>,
+}
+
+impl Evaluation {
+    /// Whether any control is NON_COMPLIANT.
+    pub fn any_non_compliant(&self) -> bool {
+        self.results.iter().any(|r| r.status == Status::NonCompliant)
+    }
 }
 
 /// A resource of the inventory with what the resource controls need.
@@ -248,7 +270,10 @@ fn polars_to_string(e: PolarsError) -> String {
 }
 
 /// Newest usable recovery point per resource, overall and in air-gapped vaults (Polars).
-fn latest_recovery_points(frames: &Frames) -> Result<(HashMap<String, Millis>, HashMap<String, Millis>), String> {
+/// Newest recovery point per resource ARN.
+type Newest = HashMap<String, Millis>;
+
+fn latest_recovery_points(frames: &Frames) -> Result<(Newest, Newest), String> {
     let vault_types = frames
         .vaults
         .clone()
@@ -399,7 +424,7 @@ pub fn evaluate(
     let ctx = match Context::build(estate, frames, now) {
         Ok(c) => c,
         Err(e) => {
-            out.errors.push(e);
+            out.errors.push(EvalError::Frames(e));
             return out;
         }
     };
@@ -408,39 +433,32 @@ pub fn evaluate(
     for run in runs {
         let fw = &run.framework;
         for fc in &fw.framework_controls {
+            let (framework, control) = (fw.framework_name.clone(), fc.control_name.clone());
             let Some(id) = ControlId::from_name(&fc.control_name) else {
-                let known: Vec<&str> = ControlId::ALL.iter().map(|c| c.name()).collect();
-                out.errors.push(format!(
-                    "framework `{}`: unknown control `{}`; expected one of {}",
-                    fw.framework_name,
-                    fc.control_name,
-                    known.join(", ")
-                ));
+                let expected = ControlId::ALL.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
+                out.errors.push(EvalError::UnknownControl { framework, control, expected });
                 continue;
             };
             let Some(spec) = specs.iter().find(|s| s.name == fc.control_name) else {
-                out.errors.push(format!(
-                    "framework `{}`, control `{}`: no definition loaded",
-                    fw.framework_name, fc.control_name
-                ));
+                out.errors.push(EvalError::Parameter { framework, control, message: "no definition loaded".into() });
                 continue;
             };
             let params = match spec.parameters(&fc.control_input_parameters) {
                 Ok(p) => p,
-                Err(e) => {
-                    out.errors.push(format!("framework `{}`, control `{}`: {e}", fw.framework_name, fc.control_name));
+                Err(message) => {
+                    out.errors.push(EvalError::Parameter { framework, control, message });
                     continue;
                 }
             };
-            if let Some(scope) = &fc.control_scope {
-                if scope.tags.len() > 1 {
-                    out.warnings.push(format!(
-                        "framework `{}`, control `{}`: the scope has {} tags; AWS allows one, all are required here",
-                        fw.framework_name,
-                        fc.control_name,
-                        scope.tags.len()
-                    ));
-                }
+            if let Some(scope) = &fc.control_scope
+                && scope.tags.len() > 1
+            {
+                out.warnings.push(format!(
+                    "framework `{}`, control `{}`: the scope has {} tags; AWS allows one, all are required here",
+                    fw.framework_name,
+                    fc.control_name,
+                    scope.tags.len()
+                ));
             }
             for &s in &run.scopes {
                 units.push((run, fc, id, spec, params.clone(), s));
@@ -499,12 +517,17 @@ fn parameters_json(fc: &FrameworkControl) -> String {
     serde_json::Value::Object(m).to_string()
 }
 
+/// `1 plan`, `3 plans`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// Days and hours as the parameters give them.
 fn age_limit(params: &Params) -> (Millis, String) {
     let value = params.int("recoveryPointAgeValue").unwrap_or(1);
     match params.text("recoveryPointAgeUnit") {
-        Some("hours") => (value * HOUR_MS, format!("{value} hours")),
-        _ => (value * DAY_MS, format!("{value} days")),
+        Some("hours") => (value * HOUR_MS, human_minutes(value * 60)),
+        _ => (value * DAY_MS, if value == 1 { "1 day".into() } else { format!("{value} days") }),
     }
 }
 
@@ -589,8 +612,8 @@ impl Context<'_> {
             return Some((
                 Status::NonCompliant,
                 format!(
-                    "no backup selection of the {} plans in {} selects it",
-                    data.plans.len(),
+                    "no backup selection selects it (checked {} in {})",
+                    count(data.plans.len(), "plan"),
                     self.estate.scopes[s].id.region
                 ),
             ));
@@ -843,14 +866,12 @@ impl Context<'_> {
                         }
                     }
                 }
-                let need = format!(
-                    "at least every {} and {retention} days",
-                    human_minutes(required_minutes).replace('d', " days").replace('h', " hours")
-                );
+                let need =
+                    format!("runs at least every {} and keeps {retention} days", human_minutes(required_minutes));
                 let reason = if why.is_empty() {
-                    format!("the plan has no rules; it needs one that runs {need}")
+                    format!("the plan has no rules; it needs one that {need}")
                 } else {
-                    format!("no rule runs {need}: {}", why.join("; "))
+                    format!("no rule {need}: {}", why.join("; "))
                 };
                 verdict(PLAN_TYPE, &p.id, Status::NonCompliant, reason)
             })
@@ -969,7 +990,7 @@ fn rule_frequency(rule: &BackupRule, year: i32) -> Result<(i64, String), String>
     match schedule.longest_gap_minutes(year) {
         None => Err(format!("{expr} never runs in {year}")),
         Some(i64::MAX) => Ok((i64::MAX, format!("{expr} {tz} for the last time in {year}"))),
-        Some(gap) => Ok((gap, format!("at most every {} ({expr} {tz})", human_minutes(gap)))),
+        Some(gap) => Ok((gap, format!("at least every {} ({expr} {tz})", human_minutes(gap)))),
     }
 }
 

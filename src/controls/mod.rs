@@ -11,5 +11,5 @@ pub mod resources;
 pub mod selection;
 pub mod spec;
 
-pub use engine::{ControlId, ControlResult, Evaluation, FrameworkRun, Status, Verdict, evaluate};
+pub use engine::{ControlId, ControlResult, EvalError, Evaluation, FrameworkRun, Status, Verdict, evaluate};
 pub use spec::{ControlSpec, ControlSpecError};

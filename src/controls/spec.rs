@@ -273,20 +273,20 @@ impl ControlSpec {
                             (lo, hi) => Some((lo.unwrap_or(i64::MIN), hi.unwrap_or(i64::MAX), "")),
                         },
                     };
-                    if let Some((lo, hi, unit)) = range {
-                        if n < lo || n > hi {
-                            return Err(bad(format!("is outside {lo}-{hi}{unit}")));
-                        }
+                    if let Some((lo, hi, unit)) = range
+                        && (n < lo || n > hi)
+                    {
+                        return Err(bad(format!("is outside {lo}-{hi}{unit}")));
                     }
                     ParamValue::Int(n)
                 }
                 ParamKind::List => {
                     let items: Vec<String> =
                         value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-                    if let Some(max) = p.max_items {
-                        if items.len() > max {
-                            return Err(bad(format!("has {} items; at most {max} are allowed", items.len())));
-                        }
+                    if let Some(max) = p.max_items
+                        && items.len() > max
+                    {
+                        return Err(bad(format!("has {} items; at most {max} are allowed", items.len())));
                     }
                     ParamValue::List(items)
                 }

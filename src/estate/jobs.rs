@@ -265,22 +265,6 @@ impl RestoreJobRow {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn window_edges_are_half_open() {
-        let f = JobFilter { from: 1000, to: 2000, now: 2500 };
-        assert!(f.keeps("COMPLETED", 500, Some(1000)), "a job ending on the start is in");
-        assert!(!f.keeps("COMPLETED", 500, Some(2000)), "a job ending on the end is out");
-        assert!(!f.keeps("FAILED", 500, Some(999)));
-        assert!(f.keeps("RUNNING", 100, None), "active jobs are always in");
-        assert!(!f.keeps("RUNNING", 2500, None), "jobs created at or after now are unknown");
-        assert!(!f.keeps("COMPLETED", 500, None), "a finished job without a date is in no window");
-    }
-}
-
 /// A job record of a list page: where its list sits in the page and how it becomes a row.
 pub trait JobRecord<'de>: serde::Deserialize<'de> {
     /// The page key of the list (`BackupJobs`, `CopyJobs`, `RestoreJobs`).
@@ -400,4 +384,20 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
     de.deserialize_map(Page::<J, J::Row> { ctx: &ctx, out: &mut rows, job: PhantomData })?;
     de.end()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_edges_are_half_open() {
+        let f = JobFilter { from: 1000, to: 2000, now: 2500 };
+        assert!(f.keeps("COMPLETED", 500, Some(1000)), "a job ending on the start is in");
+        assert!(!f.keeps("COMPLETED", 500, Some(2000)), "a job ending on the end is out");
+        assert!(!f.keeps("FAILED", 500, Some(999)));
+        assert!(f.keeps("RUNNING", 100, None), "active jobs are always in");
+        assert!(!f.keeps("RUNNING", 2500, None), "jobs created at or after now are unknown");
+        assert!(!f.keeps("COMPLETED", 500, None), "a finished job without a date is in no window");
+    }
 }

@@ -38,7 +38,7 @@ pub struct Frames {
 }
 
 /// Collects columns in schema order and checks them against the schema when finished.
-struct Builder<'r, R> {
+pub(crate) struct Builder<'r, R> {
     frame: &'static str,
     schema: &'static [(&'static str, Kind)],
     rows: &'r [R],
@@ -46,7 +46,7 @@ struct Builder<'r, R> {
 }
 
 impl<'r, R: Sync> Builder<'r, R> {
-    fn new(frame: &'static str, schema: &'static [(&'static str, Kind)], rows: &'r [R]) -> Self {
+    pub(crate) fn new(frame: &'static str, schema: &'static [(&'static str, Kind)], rows: &'r [R]) -> Self {
         Builder { frame, schema, rows, columns: Vec::with_capacity(schema.len()) }
     }
 
@@ -55,31 +55,31 @@ impl<'r, R: Sync> Builder<'r, R> {
         name.into()
     }
 
-    fn str<F: Fn(&'r R) -> Option<&'r str>>(mut self, f: F) -> Self {
+    pub(crate) fn str<F: Fn(&'r R) -> Option<&'r str>>(mut self, f: F) -> Self {
         let values: Vec<Option<&str>> = self.rows.iter().map(f).collect();
         self.columns.push(Column::new(self.name(), values));
         self
     }
 
-    fn owned_str<F: Fn(&'r R) -> Option<String>>(mut self, f: F) -> Self {
+    pub(crate) fn owned_str<F: Fn(&'r R) -> Option<String>>(mut self, f: F) -> Self {
         let values: Vec<Option<String>> = self.rows.iter().map(f).collect();
         self.columns.push(Column::new(self.name(), values));
         self
     }
 
-    fn int<F: Fn(&'r R) -> Option<i64>>(mut self, f: F) -> Self {
+    pub(crate) fn int<F: Fn(&'r R) -> Option<i64>>(mut self, f: F) -> Self {
         let values: Vec<Option<i64>> = self.rows.iter().map(f).collect();
         self.columns.push(Column::new(self.name(), values));
         self
     }
 
-    fn bool<F: Fn(&'r R) -> Option<bool>>(mut self, f: F) -> Self {
+    pub(crate) fn bool<F: Fn(&'r R) -> Option<bool>>(mut self, f: F) -> Self {
         let values: Vec<Option<bool>> = self.rows.iter().map(f).collect();
         self.columns.push(Column::new(self.name(), values));
         self
     }
 
-    fn time<F: Fn(&'r R) -> Option<i64>>(mut self, f: F) -> Self {
+    pub(crate) fn time<F: Fn(&'r R) -> Option<i64>>(mut self, f: F) -> Self {
         let values: Vec<Option<i64>> = self.rows.iter().map(f).collect();
         let name = self.name();
         let column = Column::new(name, values).cast(&Kind::Time.dtype()).expect("Int64 always casts to Datetime");
@@ -87,7 +87,7 @@ impl<'r, R: Sync> Builder<'r, R> {
         self
     }
 
-    fn finish(self) -> Result<DataFrame, FrameError> {
+    pub(crate) fn finish(self) -> Result<DataFrame, FrameError> {
         debug_assert_eq!(self.columns.len(), self.schema.len(), "frame `{}` is missing columns", self.frame);
         for (c, (name, kind)) in self.columns.iter().zip(self.schema) {
             debug_assert_eq!(c.name().as_str(), *name);

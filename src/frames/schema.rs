@@ -237,3 +237,36 @@ pub const PROTECTED_RESOURCES: &[(&str, Kind)] = &[
 /// `get-resources` (tagging API) with EC2 instance states from `describe-instances`.
 pub const INVENTORY: &[(&str, Kind)] =
     &[("account_id", Str), ("region", Str), ("resource_arn", Str), ("tags", Str), ("instance_state", Str)];
+
+/// Control results: one row per (framework, control, account/region).
+pub const CONTROL_RESULTS: &[(&str, Kind)] = &[
+    ("account_id", Str),
+    ("region", Str),
+    ("framework_name", Str),
+    ("framework_arn", Str),
+    ("framework_description", Str),
+    ("control_name", Str),
+    ("status", Str),
+    ("evaluation_time", Time),
+    ("num_compliant", Int),
+    ("num_non_compliant", Int),
+    ("control_frequency", Str),
+    ("control_scope", Str),
+    ("control_parameters", Str),
+    ("note", Str),
+];
+
+/// Resource results: one row per (framework, control, resource).
+pub const RESOURCE_RESULTS: &[(&str, Kind)] = &[
+    ("account_id", Str),
+    ("region", Str),
+    ("framework_name", Str),
+    ("framework_arn", Str),
+    ("framework_description", Str),
+    ("control_name", Str),
+    ("resource_id", Str),
+    ("resource_type", Str),
+    ("status", Str),
+    ("evaluation_time", Time),
+    ("reason", Str),
+];

@@ -92,9 +92,6 @@ pub fn resolve(estate: &Estate, plan: &ReportPlan, folder: Option<usize>) -> Res
     let name = plan.report_plan_name.clone();
     let template = Template::built_in(&plan.report_setting.report_template)
         .map_err(|source| PlanError::Template { plan: name.clone(), source })?;
-    if template.kind != super::template::TemplateKind::Job {
-        return Err(PlanError::Unsupported { plan: name, template: template.name });
-    }
     let mut formats = Vec::new();
     for f in &plan.report_delivery_channel.formats {
         let format = Format::parse(f).ok_or_else(|| PlanError::Format { plan: name.clone(), format: f.clone() })?;

@@ -84,3 +84,88 @@ fn generate_is_deterministic() {
     }
     assert_eq!(tree(&a.path().join("e")), tree(&b.path().join("e")));
 }
+
+#[test]
+fn evaluate_explains_and_fails_on_noncompliance_when_asked() {
+    let out =
+        bin().args(["evaluate", "--now", "2024-03-02T04:00:00Z", "--source"]).arg(fixture("basic")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Framework basic_controls in 111122223333/us-east-1"), "{text}");
+    assert!(text.contains("NON_COMPLIANT     AWS::RDS::DBInstance/billing: no backup selection selects it (checked 1 plan in us-east-1)"), "{text}");
+    let out = bin()
+        .args(["evaluate", "--fail-on-noncompliant", "--format", "json", "--now", "2024-03-02T04:00:00Z", "--source"])
+        .arg(fixture("basic"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["controls"].as_array().unwrap().len(), 7);
+    assert!(
+        v["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["evaluationReason"] == "latest restore took 15 minutes, target 60")
+    );
+}
+
+#[test]
+fn a_framework_file_with_a_bad_parameter_names_it_and_the_rest_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fw.json");
+    std::fs::write(
+        &file,
+        r#"{"FrameworkName": "draft", "FrameworkControls": [
+            {"ControlName": "BACKUP_LAST_RECOVERY_POINT_CREATED", "ControlInputParameters": [
+                {"ParameterName": "recoveryPointAgeUnit", "ParameterValue": "hours"},
+                {"ParameterName": "recoveryPointAgeValue", "ParameterValue": "800"}]},
+            {"ControlName": "BACKUP_RECOVERY_POINT_ENCRYPTED"},
+            {"ControlName": "BACKUP_RECOVERY_POINTS_ARE_NICE"}]}"#,
+    )
+    .unwrap();
+    let out = bin()
+        .args([
+            "evaluate",
+            "--framework",
+            "draft",
+            "--format",
+            "csv",
+            "--now",
+            "2024-03-02T04:00:00Z",
+            "--framework-file",
+        ])
+        .arg(&file)
+        .arg("--source")
+        .arg(fixture("basic"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: framework `draft`, control `BACKUP_LAST_RECOVERY_POINT_CREATED`: parameter `recoveryPointAgeValue`: `800` is outside 1-744 hours"),
+        "{err}"
+    );
+    assert!(err.contains("error: framework `draft`: unknown control `BACKUP_RECOVERY_POINTS_ARE_NICE`"), "{err}");
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        csv.contains("\"draft\",\"\",\"BACKUP_RECOVERY_POINT_ENCRYPTED\",\"AWS::Backup::RecoveryPoint/snap-0001\""),
+        "{csv}"
+    );
+    assert!(!csv.contains("basic_controls"), "--framework filters");
+}
+
+#[test]
+fn controls_lists_and_checks_definitions() {
+    let out = bin().args(["controls"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("- recoveryPointAgeValue (Int, default 1, 1-744 hours or 1-31 days)"), "{text}");
+    let out =
+        bin().args(["controls", "check"]).arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("controls")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "11 control definitions are valid");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("X.toml"), "name = \"NOT_A_CONTROL\"\ntitle = \"t\"\ndescription = \"d\"\nevaluates = \"plan\"\nfrequency = \"\"\nscope_kinds = []\nremediation = \"r\"\n").unwrap();
+    let out = bin().args(["controls", "check"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`NOT_A_CONTROL` is not a control the engine implements"));
+}

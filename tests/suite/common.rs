@@ -5,9 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use backup_audit::RunConfig;
-use backup_audit::reports::EncodeOptions;
 use backup_audit::time::parse_iso;
-use backup_audit::window::WindowSpec;
 
 /// `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
@@ -21,15 +19,7 @@ pub fn golden(name: &str) -> PathBuf {
 
 /// A run over a fixture at a fixed clock with the daily window.
 pub fn config(source: PathBuf, now: &str) -> RunConfig {
-    RunConfig {
-        source,
-        now: parse_iso(now).expect("test clock"),
-        window: WindowSpec::Daily,
-        report_plan_files: Vec::new(),
-        encode: EncodeOptions::default(),
-        account: None,
-        region: None,
-    }
+    RunConfig::new(source, parse_iso(now).expect("test clock"))
 }
 
 /// Every file below `root`, by relative path, with its bytes.

@@ -16,7 +16,7 @@ fn basic_estate_reports_match_golden_files() {
     let outcome =
         backup_audit::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &LocalDir::new(out.path())).unwrap();
     assert_eq!(outcome.exit_code(), 0, "{:?} {:?}", outcome.plan_errors, outcome.delivery_errors);
-    assert_eq!(outcome.delivered.len(), 7);
+    assert_eq!(outcome.delivered.len(), 11);
     assert_tree_matches(out.path(), &golden("basic"));
 }
 

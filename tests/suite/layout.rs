@@ -37,7 +37,8 @@ fn missing_files_are_recorded_as_not_collected() {
     let us = e.scope_index("111122223333", "us-east-1").unwrap();
     let eu = e.scope_index("555566667777", "eu-west-1").unwrap();
     assert!(e.has(us, Dataset::Vaults) && e.has(us, Dataset::PlanDetails));
-    assert!(!e.has(us, Dataset::VaultPolicies), "no get-backup-vault-access-policy folder: not collected");
+    assert!(!e.has(us, Dataset::ReportPlans), "no list-report-plans file: not collected");
+    assert!(e.has(us, Dataset::ReportPlanDetails));
     assert!(e.has(eu, Dataset::BackupJobs));
     assert!(!e.has(eu, Dataset::Vaults) && !e.has(eu, Dataset::RecoveryPoints));
 }

@@ -1,0 +1,115 @@
+//! What `evaluate` and `controls` print: a terminal summary for people, JSON and CSV for
+//! machines.
+
+use std::fmt::Write;
+
+use super::template::{Format, Template};
+use super::{EncodeOptions, RenderError, encode, sort_for};
+use crate::controls::{ControlSpec, Evaluation, Status};
+use crate::estate::Estate;
+use crate::{Assessment, Error};
+
+/// The terminal summary: framework, then control with counts, then the non-compliant and
+/// insufficient-data resources with their reasons (at most `limit` per control).
+pub fn table(estate: &Estate, evaluation: &Evaluation, limit: usize) -> String {
+    let mut out = String::new();
+    let mut current: Option<(usize, &str)> = None;
+    let mut totals = std::collections::BTreeMap::<Status, usize>::new();
+    for r in &evaluation.results {
+        let key = (r.scope, r.framework_name.as_str());
+        if current != Some(key) {
+            let id = &estate.scopes[r.scope].id;
+            let _ = writeln!(out, "\nFramework {} in {}/{}", r.framework_name, id.account, id.region);
+            current = Some(key);
+        }
+        *totals.entry(r.status).or_default() += 1;
+        let count = |s: Status| r.verdicts.iter().filter(|v| v.status == s).count();
+        let _ = writeln!(
+            out,
+            "  {:<17} {:<50} {} compliant, {} non-compliant, {} not applicable, {} insufficient data",
+            r.status.as_str(),
+            r.control.name(),
+            count(Status::Compliant),
+            count(Status::NonCompliant),
+            count(Status::NotApplicable),
+            count(Status::InsufficientData),
+        );
+        if let Some(note) = &r.note {
+            let _ = writeln!(out, "      {note}");
+        }
+        let failing: Vec<_> =
+            r.verdicts.iter().filter(|v| matches!(v.status, Status::NonCompliant | Status::InsufficientData)).collect();
+        for v in failing.iter().take(limit) {
+            let _ = writeln!(out, "      {:<17} {}: {}", v.status.as_str(), v.resource_id, v.reason);
+        }
+        if failing.len() > limit {
+            let _ = writeln!(out, "      … and {} more (--format csv lists every resource)", failing.len() - limit);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{} controls evaluated: {} compliant, {} non-compliant, {} insufficient data",
+        evaluation.results.len(),
+        totals.get(&Status::Compliant).unwrap_or(&0),
+        totals.get(&Status::NonCompliant).unwrap_or(&0),
+        totals.get(&Status::InsufficientData).unwrap_or(&0),
+    );
+    out
+}
+
+fn render(a: &Assessment, template: &str, format: Format, opts: EncodeOptions) -> Result<Vec<u8>, Error> {
+    let t = Template::built_in(template)?;
+    let df = if t.frame == "control_results" { &a.control_results } else { &a.resource_results };
+    let sorted = sort_for(df.clone(), &t).map_err(|source| RenderError::Polars { template: t.name.clone(), source })?;
+    Ok(encode::render(&sorted, &t, format, (0, 0), opts)?.bytes)
+}
+
+/// `{"controls": [...], "resources": [...]}`, items keyed as the compliance reports are.
+pub fn json(a: &Assessment, opts: EncodeOptions) -> Result<Vec<u8>, Error> {
+    let items = |bytes: Vec<u8>| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&bytes).map(|mut v| v["reportItems"].take()).unwrap_or_default()
+    };
+    let controls = items(render(a, "CONTROL_COMPLIANCE_REPORT", Format::Json, opts)?);
+    let resources = items(render(a, "RESOURCE_COMPLIANCE_REPORT", Format::Json, opts)?);
+    let mut out =
+        serde_json::to_vec(&serde_json::json!({"controls": controls, "resources": resources})).unwrap_or_default();
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// The resource compliance report as CSV.
+pub fn csv(a: &Assessment, opts: EncodeOptions) -> Result<Vec<u8>, Error> {
+    render(a, "RESOURCE_COMPLIANCE_REPORT", Format::Csv, opts)
+}
+
+/// The `controls` listing: each control, what it evaluates, its parameters.
+pub fn controls(specs: &[ControlSpec]) -> String {
+    let mut out = String::new();
+    for s in specs {
+        let _ = writeln!(
+            out,
+            "{}\n  {}\n  evaluates: {:?}; scope: {}",
+            s.name,
+            s.title,
+            s.evaluates,
+            s.scope_kinds.join(", ")
+        );
+        for p in &s.parameters {
+            let range = match (p.min, p.max, p.hours, p.days) {
+                (_, _, Some(h), Some(d)) => format!(", {}-{} hours or {}-{} days", h[0], h[1], d[0], d[1]),
+                (Some(lo), Some(hi), _, _) => format!(", {lo}-{hi}"),
+                _ => String::new(),
+            };
+            let values = if p.values.is_empty() { String::new() } else { format!(", one of {}", p.values.join("|")) };
+            let default = p
+                .default
+                .as_deref()
+                .map_or(if p.required { ", required".into() } else { ", optional".to_string() }, |d| {
+                    format!(", default {d}")
+                });
+            let _ = writeln!(out, "  - {} ({:?}{default}{values}{range}): {}", p.name, p.kind, p.description);
+        }
+        out.push('\n');
+    }
+    out
+}
