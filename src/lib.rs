@@ -197,10 +197,12 @@ fn evaluate_estate(cfg: &RunConfig, estate: &estate::Estate, frames: &frames::Fr
     let (runs, errors) = framework_runs(cfg, estate)?;
     let mut evaluation = controls::evaluate(estate, frames, &runs, &specs, cfg.now);
     evaluation.errors.splice(0..0, errors);
-    // INVARIANT: reports sort their rows, but the table output follows this order.
-    evaluation
-        .results
-        .sort_by(|a, b| (a.scope, &a.framework_name, a.control).cmp(&(b.scope, &b.framework_name, b.control)));
+    // INVARIANT: results in (account, region, framework, control name) order, and verdicts in
+    // resource id order (see the engine), are the compliance reports' row order, so the
+    // reports need no sort. Scopes are discovered in (account, region) order.
+    evaluation.results.sort_by(|a, b| {
+        (a.scope, &a.framework_name, a.control.name()).cmp(&(b.scope, &b.framework_name, b.control.name()))
+    });
     Ok(evaluation)
 }
 

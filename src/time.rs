@@ -151,6 +151,26 @@ pub fn format_millis(ms: Millis) -> String {
     format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis)
 }
 
+/// Appends `2021-07-14T23:53:47.229Z` to `out` without allocating.
+pub fn write_millis(out: &mut Vec<u8>, ms: Millis) {
+    fn two(out: &mut Vec<u8>, v: u32) {
+        out.push(b'0' + (v / 10 % 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+    }
+    let c = civil(ms);
+    let y = c.year.clamp(0, 9999) as u32;
+    two(out, y / 100);
+    two(out, y % 100);
+    for (v, sep) in [(c.month, b'-'), (c.day, b'-'), (c.hour, b'T'), (c.minute, b':'), (c.second, b':')] {
+        out.push(sep);
+        two(out, v);
+    }
+    out.push(b'.');
+    out.push(b'0' + (c.millis / 100) as u8);
+    two(out, c.millis % 100);
+    out.push(b'Z');
+}
+
 /// `2021-07-14T23:53:47Z`: the key and period format (whole seconds).
 pub fn format_seconds(ms: Millis) -> String {
     let c = civil(ms);
@@ -207,5 +227,10 @@ mod tests {
             assert_eq!(parse_iso(&text), Some(ms), "{text}");
         }
         assert_eq!(format_hms(90_061_000), "25:01:01");
+        for ms in [0, 1_626_306_827_229, 4_107_542_399_999] {
+            let mut buf = Vec::new();
+            write_millis(&mut buf, ms);
+            assert_eq!(String::from_utf8(buf).unwrap(), format_millis(ms));
+        }
     }
 }

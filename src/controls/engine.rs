@@ -469,7 +469,9 @@ pub fn evaluate(
         .par_iter()
         .map(|(run, fc, id, spec, params, s)| {
             let filter = ScopeFilter { scope: fc.control_scope.as_ref() };
-            let (verdicts, note) = ctx.evaluate_unit(*id, spec, params, &filter, *s);
+            let (mut verdicts, note) = ctx.evaluate_unit(*id, spec, params, &filter, *s);
+            // INVARIANT: verdicts are in resource id order, the compliance reports' row order.
+            verdicts.sort_by(|a, b| a.resource_id.cmp(&b.resource_id));
             let status = if verdicts.is_empty() && note.is_some() {
                 Status::InsufficientData
             } else {

@@ -57,16 +57,6 @@ enum Reader {
     Const(String),
 }
 
-/// A cell, before it is printed.
-enum Cell<'a> {
-    Null,
-    Text(&'a str),
-    Owned(String),
-    Int(i64),
-    Bool(bool),
-    Json(&'a str),
-}
-
 fn readers(
     df: &DataFrame,
     template: &Template,
@@ -118,22 +108,125 @@ fn readers(
     Ok(out)
 }
 
-fn cell<'a>(column: &TemplateColumn, reader: &'a Reader, row: usize) -> Cell<'a> {
+/// What a cell holds, for the JSON writer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Null,
+    /// Text to be quoted (JSON string).
+    Text,
+    /// Bytes to be written as they are (numbers, booleans, embedded JSON).
+    Raw,
+}
+
+/// Writes the text of one cell into `buf` (cleared first) and says what it is.
+fn cell(column: &TemplateColumn, reader: &Reader, row: usize, buf: &mut Vec<u8>) -> Shape {
+    buf.clear();
     match reader {
-        Reader::Const(s) => Cell::Text(s),
+        Reader::Const(s) => {
+            buf.extend_from_slice(s.as_bytes());
+            Shape::Text
+        }
         Reader::Str(ca) => match ca.get(row) {
-            None => Cell::Null,
-            Some(s) if column.value_type == ValueType::Json => Cell::Json(s),
-            Some(s) => Cell::Text(s),
+            None => Shape::Null,
+            Some(s) => {
+                buf.extend_from_slice(s.as_bytes());
+                if column.value_type == ValueType::Json { Shape::Raw } else { Shape::Text }
+            }
         },
-        Reader::Bool(ca) => ca.get(row).map_or(Cell::Null, Cell::Bool),
+        Reader::Bool(ca) => match ca.get(row) {
+            None => Shape::Null,
+            Some(b) => {
+                buf.extend_from_slice(if b { b"true" } else { b"false" });
+                Shape::Raw
+            }
+        },
         Reader::Int(ca) => match (ca.get(row), column.value_type) {
-            (None, _) => Cell::Null,
-            (Some(v), ValueType::Timestamp) => Cell::Owned(time::format_millis(v)),
-            (Some(v), ValueType::Duration) => Cell::Owned(time::format_hms(v)),
-            (Some(v), _) => Cell::Int(v),
+            (None, _) => Shape::Null,
+            (Some(v), ValueType::Timestamp) => {
+                time::write_millis(buf, v);
+                Shape::Text
+            }
+            (Some(v), ValueType::Duration) => {
+                buf.extend_from_slice(time::format_hms(v).as_bytes());
+                Shape::Text
+            }
+            (Some(v), _) => {
+                let _ = write!(buf, "{v}");
+                Shape::Raw
+            }
         },
     }
+}
+
+/// Rows per chunk of parallel rendering. Chunks are joined in order, so the bytes do not
+/// depend on the number of threads.
+const CHUNK_ROWS: usize = 16_384;
+
+fn csv_chunk(
+    readers: &[(TemplateColumn, Reader)],
+    rows: std::ops::Range<usize>,
+    opts: EncodeOptions,
+    header: bool,
+) -> Result<Vec<u8>, String> {
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::with_capacity(rows.len() * 256 + 1024));
+    if header {
+        w.write_record(readers.iter().map(|(c, _)| c.header.as_str())).map_err(|e| e.to_string())?;
+    }
+    let mut buf = Vec::with_capacity(256);
+    let mut quoted = Vec::with_capacity(257);
+    for row in rows {
+        for (c, r) in readers {
+            cell(c, r, row, &mut buf);
+            let field = if opts.neutralise_formulas
+                && matches!(c.value_type, ValueType::String | ValueType::Json)
+                && starts_like_formula_bytes(&buf)
+            {
+                quoted.clear();
+                quoted.push(b'\'');
+                quoted.extend_from_slice(&buf);
+                &quoted
+            } else {
+                &buf
+            };
+            w.write_field(field).map_err(|e| e.to_string())?;
+        }
+        w.write_record(None::<&[u8]>).map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.error().to_string())
+}
+
+fn json_chunk(
+    readers: &[(TemplateColumn, Reader)],
+    keys: &[Vec<u8>],
+    rows: std::ops::Range<usize>,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(rows.len() * 512 + 64);
+    let mut buf = Vec::with_capacity(256);
+    for (i, row) in rows.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        for (j, ((c, r), key)) in readers.iter().zip(keys).enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(key);
+            match cell(c, r, row, &mut buf) {
+                Shape::Null => out.extend_from_slice(b"null"),
+                Shape::Raw => out.extend_from_slice(&buf),
+                Shape::Text => {
+                    let text = std::str::from_utf8(&buf).map_err(|e| e.to_string())?;
+                    serde_json::to_writer(&mut out, text).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        out.push(b'}');
+    }
+    Ok(out)
 }
 
 /// Renders a report frame (already filtered and sorted) with a template.
@@ -144,72 +237,53 @@ pub fn render(
     period: (Millis, Millis),
     opts: EncodeOptions,
 ) -> Result<Rendered, RenderError> {
+    use rayon::prelude::*;
     let readers = readers(df, template, format, period)?;
     let rows = df.height();
-    let write_err =
-        |e: &dyn std::fmt::Display| RenderError::Write { template: template.name.clone(), message: e.to_string() };
+    let chunks: Vec<std::ops::Range<usize>> =
+        (0..rows.div_ceil(CHUNK_ROWS).max(1)).map(|i| i * CHUNK_ROWS..((i + 1) * CHUNK_ROWS).min(rows)).collect();
+    let write_err = |message: String| RenderError::Write { template: template.name.clone(), message };
     let bytes = match format {
         Format::Csv => {
-            let mut w = csv::WriterBuilder::new()
-                .quote_style(csv::QuoteStyle::Always)
-                .terminator(csv::Terminator::CRLF)
-                .from_writer(Vec::with_capacity(rows * 512 + 1024));
-            w.write_record(readers.iter().map(|(c, _)| c.header.as_str())).map_err(|e| write_err(&e))?;
-            let mut record: Vec<std::borrow::Cow<str>> = Vec::with_capacity(readers.len());
-            for row in 0..rows {
-                record.clear();
-                for (c, r) in &readers {
-                    let text: std::borrow::Cow<str> = match cell(c, r, row) {
-                        Cell::Null => "".into(),
-                        Cell::Text(s) | Cell::Json(s) => s.into(),
-                        Cell::Owned(s) => s.into(),
-                        Cell::Int(v) => v.to_string().into(),
-                        Cell::Bool(b) => if b { "true" } else { "false" }.into(),
-                    };
-                    let text = if opts.neutralise_formulas
-                        && matches!(c.value_type, ValueType::String | ValueType::Json)
-                        && starts_like_formula(&text)
-                    {
-                        format!("'{text}").into()
-                    } else {
-                        text
-                    };
-                    record.push(text);
-                }
-                w.write_record(record.iter().map(|s| s.as_bytes())).map_err(|e| write_err(&e))?;
-            }
-            w.into_inner().map_err(|e| write_err(&e.error().to_string()))?
+            let parts: Vec<Vec<u8>> = chunks
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, range)| csv_chunk(&readers, range, opts, i == 0))
+                .collect::<Result<_, _>>()
+                .map_err(write_err)?;
+            parts.concat()
         }
         Format::Json => {
-            let mut out = Vec::with_capacity(rows * 1024 + 32);
+            let keys: Vec<Vec<u8>> = readers
+                .iter()
+                .map(|(c, _)| {
+                    let mut k = serde_json::to_vec(&c.key).unwrap_or_default();
+                    k.push(b':');
+                    k
+                })
+                .collect();
+            let parts: Vec<Vec<u8>> = chunks
+                .into_par_iter()
+                .map(|range| json_chunk(&readers, &keys, range))
+                .collect::<Result<_, _>>()
+                .map_err(write_err)?;
+            let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + parts.len() + 32);
             out.extend_from_slice(b"{\"reportItems\":[");
-            for row in 0..rows {
-                if row > 0 {
+            for (i, part) in parts.iter().filter(|p| !p.is_empty()).enumerate() {
+                if i > 0 {
                     out.push(b',');
                 }
-                out.push(b'{');
-                for (i, (c, r)) in readers.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    serde_json::to_writer(&mut out, &c.key).map_err(|e| write_err(&e))?;
-                    out.push(b':');
-                    match cell(c, r, row) {
-                        Cell::Null => out.extend_from_slice(b"null"),
-                        Cell::Text(s) => serde_json::to_writer(&mut out, s).map_err(|e| write_err(&e))?,
-                        Cell::Owned(s) => serde_json::to_writer(&mut out, &s).map_err(|e| write_err(&e))?,
-                        Cell::Json(s) => out.extend_from_slice(s.as_bytes()),
-                        Cell::Int(v) => write!(out, "{v}").map_err(|e| write_err(&e))?,
-                        Cell::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-                    }
-                }
-                out.push(b'}');
+                out.extend_from_slice(part);
             }
             out.extend_from_slice(b"]}\n");
             out
         }
     };
     Ok(Rendered { bytes, rows })
+}
+
+fn starts_like_formula_bytes(s: &[u8]) -> bool {
+    matches!(s.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
 }
 
 /// Whether a spreadsheet would read this cell as a formula.

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Benchmark of the controls engine and the two compliance reports (issue: controls engine).
+#
+#   bench/controls.sh       generate bench-data/controls-estate once, then time `run`
+#
+# The estate has 100,000 resources and 1,000,000 recovery points in one account and region,
+# 3 frameworks x 11 controls, and report plans for CONTROL_COMPLIANCE_REPORT and
+# RESOURCE_COMPLIANCE_REPORT (CSV and JSON). The script prints the per-stage times that `run`
+# logs; "evaluate" is the controls plus the two result frames, "render" and "write" are the
+# reports. Release mode, idle machine. RUNS=N repeats the timed run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${BENCH_DATA:-bench-data}
+RUNS=${RUNS:-3}
+NOW=2026-11-24T03:00:00Z
+
+cargo build --release --locked --quiet
+BIN=target/release/backup-audit
+
+if [ ! -f "$DATA/controls-estate/snapshot.json" ]; then
+  rm -rf "$DATA/controls-estate"
+  mkdir -p "$DATA"
+  echo "== generating the estate (once)"
+  /usr/bin/time -f "generate: %e s wall, %M KB peak RSS" \
+    "$BIN" generate --out "$DATA/controls-estate" --accounts 1 --regions us-east-1 --resources 100000 --days 35 \
+      --backup-jobs 0 --copy-jobs 0 --restore-jobs 0 --recovery-points 1000000 --frameworks 3 \
+      --now "$NOW" --seed 43
+fi
+echo "== estate: $(du -sh --apparent-size "$DATA/controls-estate" | cut -f1), $(find "$DATA/controls-estate" -name '*.json' | wc -l) files"
+cat "$DATA"/controls-estate/*/*/list-recovery-points-by-backup-vault/*/*.json > /dev/null
+
+for i in $(seq 1 "$RUNS"); do
+  rm -rf "$DATA/controls-reports"
+  /usr/bin/time -f "run $i: %e s wall, %M KB peak RSS, %P CPU" \
+    "$BIN" --log-format json run --source "$DATA/controls-estate" --out "$DATA/controls-reports" --now "$NOW" \
+    2> "$DATA/controls-run.log" > "$DATA/controls-run.out" || { cat "$DATA/controls-run.log"; exit 1; }
+  grep -h '"run finished"' "$DATA/controls-run.log" | python3 -c '
+import json, sys
+f = json.loads(sys.stdin.readline())["fields"]
+print("  stages: load %d ms, frames %d ms, evaluate %d ms, render %d ms, write %d ms; evaluate+render+write %d ms" % (
+    f["load_ms"], f["frames_ms"], f["evaluate_ms"], f["render_ms"], f["write_ms"], f["evaluate_ms"] + f["render_ms"] + f["write_ms"]))'
+  tail -n 1 "$DATA/controls-run.log"
+done
+echo "== reports"
+grep -i compliance "$DATA/controls-run.out"
