@@ -36,6 +36,7 @@ fn fail(e: &backup_audit::Error) -> Failure {
 }
 
 /// The one place that reads the system clock.
+#[expect(clippy::disallowed_methods, reason = "main.rs is where the clock becomes an input")]
 fn config(s: &SourceArgs) -> Result<RunConfig, Failure> {
     let now = match s.now {
         Some(t) => t,

@@ -421,6 +421,7 @@ pub fn evaluate(
     now: Millis,
 ) -> Evaluation {
     let mut out = Evaluation::default();
+    let started = std::time::Instant::now();
     let ctx = match Context::build(estate, frames, now) {
         Ok(c) => c,
         Err(e) => {
@@ -465,6 +466,7 @@ pub fn evaluate(
             }
         }
     }
+    let context_ms = started.elapsed().as_millis() as u64;
     out.results = units
         .par_iter()
         .map(|(run, fc, id, spec, params, s)| {
@@ -492,6 +494,13 @@ pub fn evaluate(
             }
         })
         .collect();
+    tracing::debug!(
+        units = units.len(),
+        context_ms,
+        evaluated_ms = started.elapsed().as_millis() as u64,
+        verdicts = out.results.iter().map(|r| r.verdicts.len()).sum::<usize>(),
+        "evaluated the controls"
+    );
     out
 }
 

@@ -4,12 +4,11 @@
 //! `now`, as Audit Manager's do. Everything else is dropped while the page is parsed, before a
 //! single string is copied: on a 30-day estate a daily report needs about one job in thirty.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
 
-use super::model::{Lifecycle, RawBackupJob, RawCopyJob, RawCreatedBy, RawRestoreJob};
+use super::model::{Lifecycle, RawBackupJob, RawCopyJob, RawCreatedBy, RawRestoreJob, Text};
 use crate::time::Millis;
 
 /// Which jobs to keep: finished in `[from, to)`, or active at `now`.
@@ -57,8 +56,8 @@ pub struct Creator {
     pub backup_rule_timezone: Option<String>,
 }
 
-fn own(v: &Option<Cow<'_, str>>) -> Option<String> {
-    v.as_ref().map(|s| s.to_string())
+fn own(v: &Option<Text<'_>>) -> Option<String> {
+    v.as_ref().map(|s| s.0.to_string())
 }
 
 impl Creator {

@@ -48,26 +48,63 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// A string that borrows from the page when it can (no escapes) and owns otherwise.
+///
+/// serde borrows a `Cow<'a, str>` only when the field has exactly that type; inside an
+/// `Option` it always allocates. Job pages hold tens of millions of optional strings, so they
+/// use this type instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
 /// `RecoveryPointCreator`: which plan and rule made a job or recovery point.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RawCreatedBy<'a> {
     #[serde(borrow)]
-    pub backup_plan_id: Option<Cow<'a, str>>,
+    pub backup_plan_id: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_plan_arn: Option<Cow<'a, str>>,
+    pub backup_plan_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_plan_version: Option<Cow<'a, str>>,
+    pub backup_plan_version: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_rule_id: Option<Cow<'a, str>>,
+    pub backup_rule_id: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_plan_name: Option<Cow<'a, str>>,
+    pub backup_plan_name: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_rule_name: Option<Cow<'a, str>>,
+    pub backup_rule_name: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_rule_cron: Option<Cow<'a, str>>,
+    pub backup_rule_cron: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_rule_timezone: Option<Cow<'a, str>>,
+    pub backup_rule_timezone: Option<Text<'a>>,
 }
 
 /// `Lifecycle` / `RecoveryPointLifecycle`.
@@ -90,48 +127,48 @@ pub struct RawBackupJob<'a> {
     pub creation_date: Timestamp,
     pub completion_date: Option<Timestamp>,
     #[serde(borrow)]
-    pub account_id: Option<Cow<'a, str>>,
+    pub account_id: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_vault_name: Option<Cow<'a, str>>,
+    pub backup_vault_name: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_vault_arn: Option<Cow<'a, str>>,
+    pub backup_vault_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub vault_type: Option<Cow<'a, str>>,
+    pub vault_type: Option<Text<'a>>,
     #[serde(borrow)]
-    pub vault_lock_state: Option<Cow<'a, str>>,
+    pub vault_lock_state: Option<Text<'a>>,
     #[serde(borrow)]
-    pub recovery_point_arn: Option<Cow<'a, str>>,
+    pub recovery_point_arn: Option<Text<'a>>,
     pub recovery_point_lifecycle: Option<Lifecycle>,
     #[serde(borrow)]
-    pub encryption_key_arn: Option<Cow<'a, str>>,
+    pub encryption_key_arn: Option<Text<'a>>,
     pub is_encrypted: Option<bool>,
     #[serde(borrow)]
-    pub resource_arn: Option<Cow<'a, str>>,
+    pub resource_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub status_message: Option<Cow<'a, str>>,
+    pub status_message: Option<Text<'a>>,
     #[serde(borrow)]
-    pub percent_done: Option<Cow<'a, str>>,
+    pub percent_done: Option<Text<'a>>,
     pub backup_size_in_bytes: Option<i64>,
     #[serde(borrow)]
-    pub iam_role_arn: Option<Cow<'a, str>>,
+    pub iam_role_arn: Option<Text<'a>>,
     #[serde(borrow, default)]
     pub created_by: Option<RawCreatedBy<'a>>,
     pub expected_completion_date: Option<Timestamp>,
     pub start_by: Option<Timestamp>,
     #[serde(borrow)]
-    pub resource_type: Option<Cow<'a, str>>,
+    pub resource_type: Option<Text<'a>>,
     #[serde(borrow)]
     pub backup_options: Option<&'a RawValue>,
     #[serde(borrow)]
-    pub backup_type: Option<Cow<'a, str>>,
+    pub backup_type: Option<Text<'a>>,
     #[serde(borrow)]
-    pub parent_job_id: Option<Cow<'a, str>>,
+    pub parent_job_id: Option<Text<'a>>,
     pub is_parent: Option<bool>,
     #[serde(borrow)]
-    pub resource_name: Option<Cow<'a, str>>,
+    pub resource_name: Option<Text<'a>>,
     pub initiation_date: Option<Timestamp>,
     #[serde(borrow)]
-    pub message_category: Option<Cow<'a, str>>,
+    pub message_category: Option<Text<'a>>,
 }
 
 /// One `CopyJobs[]` member of `list-copy-jobs`.
@@ -145,38 +182,38 @@ pub struct RawCopyJob<'a> {
     pub creation_date: Timestamp,
     pub completion_date: Option<Timestamp>,
     #[serde(borrow)]
-    pub account_id: Option<Cow<'a, str>>,
+    pub account_id: Option<Text<'a>>,
     #[serde(borrow)]
-    pub source_backup_vault_arn: Option<Cow<'a, str>>,
+    pub source_backup_vault_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub source_recovery_point_arn: Option<Cow<'a, str>>,
+    pub source_recovery_point_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub destination_backup_vault_arn: Option<Cow<'a, str>>,
+    pub destination_backup_vault_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub destination_vault_type: Option<Cow<'a, str>>,
+    pub destination_vault_type: Option<Text<'a>>,
     #[serde(borrow)]
-    pub destination_vault_lock_state: Option<Cow<'a, str>>,
+    pub destination_vault_lock_state: Option<Text<'a>>,
     #[serde(borrow)]
-    pub destination_recovery_point_arn: Option<Cow<'a, str>>,
+    pub destination_recovery_point_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub destination_encryption_key_arn: Option<Cow<'a, str>>,
+    pub destination_encryption_key_arn: Option<Text<'a>>,
     pub destination_recovery_point_lifecycle: Option<Lifecycle>,
     #[serde(borrow)]
-    pub resource_arn: Option<Cow<'a, str>>,
+    pub resource_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub status_message: Option<Cow<'a, str>>,
+    pub status_message: Option<Text<'a>>,
     pub backup_size_in_bytes: Option<i64>,
     #[serde(borrow)]
-    pub iam_role_arn: Option<Cow<'a, str>>,
+    pub iam_role_arn: Option<Text<'a>>,
     #[serde(borrow, default)]
     pub created_by: Option<RawCreatedBy<'a>>,
     #[serde(borrow)]
-    pub resource_type: Option<Cow<'a, str>>,
+    pub resource_type: Option<Text<'a>>,
     #[serde(borrow)]
-    pub parent_job_id: Option<Cow<'a, str>>,
+    pub parent_job_id: Option<Text<'a>>,
     pub is_parent: Option<bool>,
     #[serde(borrow)]
-    pub resource_name: Option<Cow<'a, str>>,
+    pub resource_name: Option<Text<'a>>,
 }
 
 /// One `RestoreJobs[]` member of `list-restore-jobs`.
@@ -190,31 +227,31 @@ pub struct RawRestoreJob<'a> {
     pub creation_date: Timestamp,
     pub completion_date: Option<Timestamp>,
     #[serde(borrow)]
-    pub account_id: Option<Cow<'a, str>>,
+    pub account_id: Option<Text<'a>>,
     #[serde(borrow)]
-    pub recovery_point_arn: Option<Cow<'a, str>>,
+    pub recovery_point_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub source_resource_arn: Option<Cow<'a, str>>,
+    pub source_resource_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_vault_arn: Option<Cow<'a, str>>,
+    pub backup_vault_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub status_message: Option<Cow<'a, str>>,
+    pub status_message: Option<Text<'a>>,
     #[serde(borrow)]
-    pub percent_done: Option<Cow<'a, str>>,
+    pub percent_done: Option<Text<'a>>,
     pub backup_size_in_bytes: Option<i64>,
     #[serde(borrow)]
-    pub iam_role_arn: Option<Cow<'a, str>>,
+    pub iam_role_arn: Option<Text<'a>>,
     pub expected_completion_time_minutes: Option<i64>,
     #[serde(borrow)]
-    pub created_resource_arn: Option<Cow<'a, str>>,
+    pub created_resource_arn: Option<Text<'a>>,
     #[serde(borrow)]
-    pub resource_type: Option<Cow<'a, str>>,
+    pub resource_type: Option<Text<'a>>,
     pub recovery_point_creation_date: Option<Timestamp>,
     pub is_parent: Option<bool>,
     #[serde(borrow)]
-    pub parent_job_id: Option<Cow<'a, str>>,
+    pub parent_job_id: Option<Text<'a>>,
     #[serde(borrow)]
-    pub validation_status: Option<Cow<'a, str>>,
+    pub validation_status: Option<Text<'a>>,
 }
 
 /// A page of `list-backup-jobs`.

@@ -91,6 +91,7 @@ enum Parsed {
 
 /// Reads the estate snapshot at `dir`.
 pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
+    let started = std::time::Instant::now();
     let scopes = discover_scopes(dir, opts)?;
     let mut tasks = Vec::new();
     let mut out_scopes = Vec::with_capacity(scopes.len());
@@ -98,12 +99,21 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
         let collected = plan_scope(i, path, opts, &mut tasks)?;
         out_scopes.push(Scope { id: id.clone(), collected });
     }
-    // Big files first, so that the last thread to finish does not start on a large page.
+    let listed_at = started.elapsed();
     let parsed: Vec<(usize, Parsed)> = tasks
         .par_iter()
         .map(|t| parse_task(t, &out_scopes[t.scope].id, opts.jobs.as_ref()).map(|p| (t.scope, p)))
         .collect::<Result<_, _>>()?;
-    Ok(assemble(out_scopes, parsed))
+    let parsed_at = started.elapsed();
+    let estate = assemble(out_scopes, parsed);
+    tracing::debug!(
+        files = tasks.len(),
+        listed_ms = listed_at.as_millis() as u64,
+        parsed_ms = parsed_at.as_millis() as u64,
+        assembled_ms = started.elapsed().as_millis() as u64,
+        "read the snapshot"
+    );
+    Ok(estate)
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> CollectError {
