@@ -10,7 +10,13 @@ use crate::window::WindowSpec;
 
 /// Audits AWS Backup estates: Audit Manager compatible job reports from an estate snapshot.
 #[derive(Debug, Parser)]
-#[command(name = "backup-audit", version, about, long_about = None)]
+#[command(
+    name = "backup-audit",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  backup-audit run --source examples/demo-estate --out reports\n  backup-audit evaluate --source examples/demo-estate\n  backup-audit report --source estate/ --template BACKUP_JOB_REPORT --window last-24h\n\nExit codes: 0 ok, 1 runtime failure, 2 usage or input error, 3 non-compliant (evaluate --fail-on-noncompliant)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -291,44 +291,39 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
         warn!("{w}");
     }
 
-    let t = Instant::now();
+    // Plan by plan: each file is rendered in parallel chunks, then the plan's files are
+    // written, then dropped, so at most one plan's reports are in memory at a time.
     let period = (window.start, window.end);
-    let files: Vec<ReportFile> = planned
-        .par_iter()
-        .map(|p| {
-            let frame = report_frames.get(&p.template.frame);
-            let frame = frameworks_of(frame, &p.plan.report_setting.framework_arns)
-                .map_err(|source| RenderError::Polars { template: p.template.name.clone(), source })?;
-            reports::render_planned(p, &frame, period, cfg.encode)
-        })
-        .collect::<Result<Vec<Vec<_>>, _>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-    timings.render = t.elapsed();
-
-    let t = Instant::now();
-    let results: Vec<Result<Delivered, String>> = files
-        .par_iter()
-        .map(|f| {
-            sink.put(&f.key, &f.rendered.bytes).map_err(|e| DisplayChain(&e).to_string()).map(|()| Delivered {
-                plan: f.plan.clone(),
-                template: f.template.clone(),
-                format: f.format,
-                key: f.key.clone(),
-                location: sink.location(&f.key),
-                rows: f.rendered.rows,
-                bytes: f.rendered.bytes.len(),
-            })
-        })
-        .collect();
-    timings.write = t.elapsed();
     let mut delivered = Vec::new();
     let mut delivery_errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(d) => delivered.push(d),
-            Err(e) => delivery_errors.push(e),
+    for p in &planned {
+        let t = Instant::now();
+        let frame = frameworks_of(report_frames.get(&p.template.frame), &p.plan.report_setting.framework_arns)
+            .map_err(|source| RenderError::Polars { template: p.template.name.clone(), source })?;
+        let files = reports::render_planned(p, &frame, period, cfg.encode)?;
+        drop(frame);
+        timings.render += t.elapsed();
+        let t = Instant::now();
+        let results: Vec<Result<Delivered, String>> = files
+            .par_iter()
+            .map(|f| {
+                sink.put(&f.key, &f.rendered.parts).map_err(|e| DisplayChain(&e).to_string()).map(|()| Delivered {
+                    plan: f.plan.clone(),
+                    template: f.template.clone(),
+                    format: f.format,
+                    key: f.key.clone(),
+                    location: sink.location(&f.key),
+                    rows: f.rendered.rows,
+                    bytes: f.rendered.len(),
+                })
+            })
+            .collect();
+        timings.write += t.elapsed();
+        for r in results {
+            match r {
+                Ok(d) => delivered.push(d),
+                Err(e) => delivery_errors.push(e),
+            }
         }
     }
     delivered.sort_by(|a, b| a.key.cmp(&b.key));

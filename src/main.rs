@@ -80,18 +80,18 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             let cfg = config(&args.source)?;
             let file = backup_audit::report(&cfg, &args.template, args.format.into()).map_err(|e| fail(&e))?;
             if args.out == "-" {
-                std::io::stdout()
-                    .lock()
-                    .write_all(&file.rendered.bytes)
-                    .map_err(|e| (1, format!("cannot write to standard output: {e}")))?;
+                let mut out = std::io::stdout().lock();
+                for part in &file.rendered.parts {
+                    out.write_all(part).map_err(|e| (1, format!("cannot write to standard output: {e}")))?;
+                }
             } else {
                 use backup_audit::sinks::Sink;
                 let sink = sinks::LocalDir::new(&args.out);
-                sink.put(&file.key, &file.rendered.bytes).map_err(|e| (1, DisplayChain(&e).to_string()))?;
+                sink.put(&file.key, &file.rendered.parts).map_err(|e| (1, DisplayChain(&e).to_string()))?;
                 println!(
                     "{:>7} rows {:>10} bytes  {}",
                     file.rendered.rows,
-                    file.rendered.bytes.len(),
+                    file.rendered.len(),
                     sink.location(&file.key)
                 );
             }

@@ -42,11 +42,29 @@ impl Default for EncodeOptions {
     }
 }
 
-/// A rendered report body.
+/// A rendered report body, kept as the chunks it was rendered in: writing them one after the
+/// other gives the file, and no copy of a multi-gigabyte body is ever made.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    pub bytes: Vec<u8>,
+    pub parts: Vec<Vec<u8>>,
     pub rows: usize,
+}
+
+impl Rendered {
+    /// The body's size in bytes.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The body in one buffer (for small bodies and tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.parts.concat()
+    }
 }
 
 /// One column of values, read once per report.
@@ -243,16 +261,13 @@ pub fn render(
     let chunks: Vec<std::ops::Range<usize>> =
         (0..rows.div_ceil(CHUNK_ROWS).max(1)).map(|i| i * CHUNK_ROWS..((i + 1) * CHUNK_ROWS).min(rows)).collect();
     let write_err = |message: String| RenderError::Write { template: template.name.clone(), message };
-    let bytes = match format {
-        Format::Csv => {
-            let parts: Vec<Vec<u8>> = chunks
-                .into_par_iter()
-                .enumerate()
-                .map(|(i, range)| csv_chunk(&readers, range, opts, i == 0))
-                .collect::<Result<_, _>>()
-                .map_err(write_err)?;
-            parts.concat()
-        }
+    let parts = match format {
+        Format::Csv => chunks
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, range)| csv_chunk(&readers, range, opts, i == 0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(write_err)?,
         Format::Json => {
             let keys: Vec<Vec<u8>> = readers
                 .iter()
@@ -262,24 +277,24 @@ pub fn render(
                     k
                 })
                 .collect();
-            let parts: Vec<Vec<u8>> = chunks
+            let items: Vec<Vec<u8>> = chunks
                 .into_par_iter()
                 .map(|range| json_chunk(&readers, &keys, range))
                 .collect::<Result<_, _>>()
                 .map_err(write_err)?;
-            let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + parts.len() + 32);
-            out.extend_from_slice(b"{\"reportItems\":[");
-            for (i, part) in parts.iter().filter(|p| !p.is_empty()).enumerate() {
+            let mut parts = Vec::with_capacity(items.len() * 2 + 2);
+            parts.push(b"{\"reportItems\":[".to_vec());
+            for (i, part) in items.into_iter().filter(|p| !p.is_empty()).enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    parts.push(b",".to_vec());
                 }
-                out.extend_from_slice(part);
+                parts.push(part);
             }
-            out.extend_from_slice(b"]}\n");
-            out
+            parts.push(b"]}\n".to_vec());
+            parts
         }
     };
-    Ok(Rendered { bytes, rows })
+    Ok(Rendered { parts, rows })
 }
 
 fn starts_like_formula_bytes(s: &[u8]) -> bool {
@@ -330,17 +345,17 @@ formats = ["json"]
     #[test]
     fn csv_quotes_everything_and_neutralises_formulas() {
         let out = render(&frame(), &template(), Format::Csv, (0, 0), EncodeOptions::default()).unwrap();
-        let text = String::from_utf8(out.bytes).unwrap();
+        let text = String::from_utf8(out.to_vec()).unwrap();
         assert_eq!(text, "\"A\",\"N\"\r\n\"'=SUM(A1)\",\"1\"\r\n\"x, \"\"y\"\"\",\"\"\r\n\"\",\"-3\"\r\n");
         let raw =
             render(&frame(), &template(), Format::Csv, (0, 0), EncodeOptions { neutralise_formulas: false }).unwrap();
-        assert!(String::from_utf8(raw.bytes).unwrap().contains("\"=SUM(A1)\""));
+        assert!(String::from_utf8(raw.to_vec()).unwrap().contains("\"=SUM(A1)\""));
     }
 
     #[test]
     fn json_keeps_key_order_types_and_nulls() {
         let out = render(&frame(), &template(), Format::Json, (0, 0), EncodeOptions::default()).unwrap();
-        let text = String::from_utf8(out.bytes).unwrap();
+        let text = String::from_utf8(out.to_vec()).unwrap();
         assert_eq!(
             text,
             "{\"reportItems\":[{\"a\":\"=SUM(A1)\",\"n\":1,\"o\":{\"k\":\"v\"}},{\"a\":\"x, \\\"y\\\"\",\"n\":null,\"o\":null},{\"a\":null,\"n\":-3,\"o\":null}]}\n"

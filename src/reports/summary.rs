@@ -61,7 +61,7 @@ fn render(a: &Assessment, template: &str, format: Format, opts: EncodeOptions) -
     let t = Template::built_in(template)?;
     let df = if t.frame == "control_results" { &a.control_results } else { &a.resource_results };
     let sorted = sort_for(df.clone(), &t).map_err(|source| RenderError::Polars { template: t.name.clone(), source })?;
-    Ok(encode::render(&sorted, &t, format, (0, 0), opts)?.bytes)
+    Ok(encode::render(&sorted, &t, format, (0, 0), opts)?.to_vec())
 }
 
 /// `{"controls": [...], "resources": [...]}`, items keyed as the compliance reports are.

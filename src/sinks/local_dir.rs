@@ -28,13 +28,15 @@ impl LocalDir {
     }
 }
 
-fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_atomically(path: &Path, tmp: &Path, parts: &[Vec<u8>]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
     let result = (|| {
         let mut f = fs::File::create(tmp)?;
-        f.write_all(bytes)?;
+        for part in parts {
+            f.write_all(part)?;
+        }
         f.sync_all()?;
         fs::rename(tmp, path)
     })();
@@ -45,12 +47,12 @@ fn write_atomically(path: &Path, tmp: &Path, bytes: &[u8]) -> std::io::Result<()
 }
 
 impl Sink for LocalDir {
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+    fn put(&self, key: &str, parts: &[Vec<u8>]) -> Result<(), SinkError> {
         let path = self.path(key);
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("report");
         let tmp = path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()));
-        write_atomically(&path, &tmp, bytes).map_err(|source| SinkError::Io { path, source })
+        write_atomically(&path, &tmp, parts).map_err(|source| SinkError::Io { path, source })
     }
 
     fn location(&self, key: &str) -> String {
@@ -66,8 +68,9 @@ mod tests {
     fn writes_and_overwrites_without_leftovers() {
         let dir = tempfile::tempdir().unwrap();
         let sink = LocalDir::new(dir.path());
-        sink.put("a/b/c.csv", b"one").unwrap();
-        sink.put("a/b/c.csv", b"two").unwrap();
+        sink.put("a/b/c.csv", &[b"o".to_vec(), b"ne".to_vec()]).unwrap();
+        assert_eq!(fs::read(dir.path().join("a/b/c.csv")).unwrap(), b"one");
+        sink.put("a/b/c.csv", &[b"two".to_vec()]).unwrap();
         assert_eq!(fs::read(dir.path().join("a/b/c.csv")).unwrap(), b"two");
         let names: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
@@ -78,7 +81,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("blocker"), b"file, not folder").unwrap();
         let sink = LocalDir::new(dir.path());
-        let err = sink.put("blocker/x.csv", b"data").unwrap_err();
+        let err = sink.put("blocker/x.csv", &[b"data".to_vec()]).unwrap_err();
         assert!(err.to_string().starts_with("cannot write `"), "{err}");
         assert!(!dir.path().join("blocker/x.csv").exists());
     }

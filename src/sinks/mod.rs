@@ -21,8 +21,8 @@ pub enum SinkError {
 
 /// A destination for report objects, addressed by key.
 pub trait Sink: Sync {
-    /// Stores `bytes` under `key`, completely or not at all.
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError>;
+    /// Stores the concatenation of `parts` under `key`, completely or not at all.
+    fn put(&self, key: &str, parts: &[Vec<u8>]) -> Result<(), SinkError>;
     /// Where `key` ends up, for logs and summaries.
     fn location(&self, key: &str) -> String;
 }
