@@ -23,7 +23,7 @@ if [ ! -f "$DATA/estate/snapshot.json" ]; then
   echo "== generating the estate (once)"
   /usr/bin/time -f "generate: %e s wall, %M KB peak RSS" \
     "$BIN" generate --out "$DATA/estate" --accounts 1 --regions us-east-1 --resources 33334 --days 30 \
-      --backup-jobs 1000000 --copy-jobs 200000 --restore-jobs 20000 --max-recovery-points 20000 \
+      --backup-jobs 1000000 --copy-jobs 200000 --restore-jobs 20000 --max-recovery-points 20000 --frameworks 0 \
       --now "$NOW" --seed 42
 fi
 echo "== estate: $(du -sh --apparent-size "$DATA/estate" | cut -f1), $(find "$DATA/estate" -name '*.json' | wc -l) files"

@@ -216,7 +216,7 @@ pub struct GenerateArgs {
     /// Recovery points in total, generated on their own instead of one per completed job.
     #[arg(long)]
     pub recovery_points: Option<usize>,
-    /// Frameworks per account and region (1 to 3).
+    /// Frameworks per account and region (0 to 3; 0 also leaves out the compliance report plans).
     #[arg(long, default_value_t = 1)]
     pub frameworks: usize,
     /// Jobs per page file, as the API's MaxResults.

@@ -43,7 +43,8 @@ pub struct GenerateOptions {
     /// Recovery points in total, generated on their own (spread over resources and days)
     /// instead of one per completed backup job.
     pub recovery_points: Option<usize>,
-    /// Frameworks per account and region (1 to 3): baseline, strict, production-only.
+    /// Frameworks per account and region (0 to 3): baseline, strict, production-only. With 0,
+    /// there are no frameworks and no compliance report plans.
     pub frameworks: usize,
     pub page_size: usize,
 }
@@ -534,7 +535,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
         }
 
         // Frameworks and report plans live in every scope; org-wide plans only in the first.
-        let frameworks: Vec<Value> = (0..o.frameworks.clamp(1, 3)).map(|i| framework(&acct, region, i)).collect();
+        let frameworks: Vec<Value> = (0..o.frameworks.min(3)).map(|i| framework(&acct, region, i)).collect();
         let summaries: Vec<Value> = frameworks
             .iter()
             .map(|f| {
@@ -561,24 +562,15 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                 json!({}),
             ),
         ];
-        plans.push(report_plan(
-            &acct,
-            region,
-            "daily_control_compliance",
-            "CONTROL_COMPLIANCE_REPORT",
-            &bucket,
-            &["CSV", "JSON"],
-            json!({}),
-        ));
-        plans.push(report_plan(
-            &acct,
-            region,
-            "daily_resource_compliance",
-            "RESOURCE_COMPLIANCE_REPORT",
-            &bucket,
-            &["CSV", "JSON"],
-            json!({}),
-        ));
+        for (name, template) in [
+            ("daily_control_compliance", "CONTROL_COMPLIANCE_REPORT"),
+            ("daily_resource_compliance", "RESOURCE_COMPLIANCE_REPORT"),
+        ]
+        .into_iter()
+        .filter(|_| !frameworks.is_empty())
+        {
+            plans.push(report_plan(&acct, region, name, template, &bucket, &["CSV", "JSON"], json!({})));
+        }
         if si == 0 {
             plans.push(report_plan(
                 &acct,

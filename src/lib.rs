@@ -284,6 +284,10 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
     timings.evaluate = t.elapsed();
     let evaluation_errors: Vec<String> = evaluation.errors.iter().map(ToString::to_string).collect();
     warnings.extend(evaluation.warnings.iter().cloned());
+    let non_compliant = evaluation.any_non_compliant();
+    let job_rows = (frames.backup_jobs.height(), frames.copy_jobs.height(), frames.restore_jobs.height());
+    // The report frames hold all that is printed from here on: free the rest before rendering.
+    drop((evaluation, frames, estate));
     for e in plan_errors.iter().chain(&evaluation_errors) {
         warn!("{e}");
     }
@@ -335,8 +339,8 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
         delivery_errors,
         warnings,
         timings,
-        job_rows: (frames.backup_jobs.height(), frames.copy_jobs.height(), frames.restore_jobs.height()),
-        non_compliant: evaluation.any_non_compliant(),
+        job_rows,
+        non_compliant,
     })
 }
 

@@ -388,6 +388,11 @@ struct ScopeFilter<'a> {
 }
 
 impl ScopeFilter<'_> {
+    /// Whether the scope tests tags (so that callers look tags up only when needed).
+    fn uses_tags(&self) -> bool {
+        self.scope.is_some_and(|s| !s.tags.is_empty())
+    }
+
     /// Whether an entity is in scope. `types` are the entity's own type names (short and
     /// Config); `ids` its ids (id and ARN).
     fn admits(&self, types: &[&str], ids: &[&str], tags: &BTreeMap<String, String>) -> bool {
@@ -945,7 +950,8 @@ impl Context<'_> {
             .filter(|(sc, _)| *sc == s)
             .map(|(_, rp)| rp)
             .filter(|rp| {
-                let t = self.tags.get(&rp.recovery_point_arn).unwrap_or(&empty);
+                let t =
+                    if filter.uses_tags() { self.tags.get(&rp.recovery_point_arn).unwrap_or(&empty) } else { &empty };
                 let rtype = rp.resource_type.as_deref().unwrap_or_default();
                 let rid = resources::resource_id(&rp.recovery_point_arn);
                 filter.admits(&[RECOVERY_POINT_TYPE, rtype], &[rid, rp.recovery_point_arn.as_str()], t)
