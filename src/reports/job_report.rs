@@ -139,6 +139,27 @@ fn drop_prefixed(lf: LazyFrame, prefixes: &[&str], keep: &[&str]) -> PolarsResul
     df.select(names)
 }
 
+/// The values that BACKUP and COPY jobs take from the estate when the job lacks them: plan and
+/// rule from the rule, vault type and lock from the vault, encryption and lifecycle from the
+/// recovery point; and the run time.
+fn filled_from_estate(is_encrypted: Expr) -> Vec<Expr> {
+    vec![
+        coalesce(&[col("backup_plan_arn"), col("r_plan_arn")]).alias("backup_plan_arn"),
+        coalesce(&[col("backup_plan_name"), col("r_plan_name")]).alias("backup_plan_name"),
+        coalesce(&[col("backup_rule_name"), col("r_rule_name")]).alias("backup_rule_name"),
+        coalesce(&[col("backup_rule_cron"), col("r_schedule")]).alias("backup_rule_cron"),
+        timezone(col("backup_rule_timezone")).alias("backup_rule_timezone"),
+        coalesce(&[col("vault_type"), col("v_type"), col("p_vault_type")]).alias("vault_type"),
+        lock_state(col("vault_lock_state")).alias("vault_lock_state"),
+        is_encrypted.alias("is_encrypted"),
+        coalesce(&[col("encryption_key_arn"), col("p_key")]).alias("encryption_key_arn"),
+        coalesce(&[col("delete_after_days"), col("p_delete")]).alias("delete_after_days"),
+        coalesce(&[col("move_to_cold_after_days"), col("p_cold")]).alias("move_to_cold_after_days"),
+        coalesce(&[col("enable_archive"), col("p_archive")]).alias("enable_archive"),
+        run_time(),
+    ]
+}
+
 /// Builds the three job report frames.
 pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
     let prefixes = ["r_", "v_", "p_", "n_"];
@@ -151,22 +172,8 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
         .join(rules(frames), jl, jr, left())
         .join(vaults(frames), [col("backup_vault_arn")], [col("v_arn")], left())
         .join(recovery_points(frames), [col("recovery_point_arn")], [col("p_arn")], left())
-        .with_columns([
-            coalesce(&[col("backup_plan_arn"), col("r_plan_arn")]).alias("backup_plan_arn"),
-            coalesce(&[col("backup_plan_name"), col("r_plan_name")]).alias("backup_plan_name"),
-            coalesce(&[col("backup_rule_name"), col("r_rule_name")]).alias("backup_rule_name"),
-            coalesce(&[col("backup_rule_cron"), col("r_schedule")]).alias("backup_rule_cron"),
-            timezone(col("backup_rule_timezone")).alias("backup_rule_timezone"),
-            coalesce(&[col("start_by"), start_window_end()]).alias("start_by"),
-            coalesce(&[col("vault_type"), col("v_type"), col("p_vault_type")]).alias("vault_type"),
-            lock_state(col("vault_lock_state")).alias("vault_lock_state"),
-            coalesce(&[col("is_encrypted"), col("p_is_encrypted")]).alias("is_encrypted"),
-            coalesce(&[col("encryption_key_arn"), col("p_key")]).alias("encryption_key_arn"),
-            coalesce(&[col("delete_after_days"), col("p_delete")]).alias("delete_after_days"),
-            coalesce(&[col("move_to_cold_after_days"), col("p_cold")]).alias("move_to_cold_after_days"),
-            coalesce(&[col("enable_archive"), col("p_archive")]).alias("enable_archive"),
-            run_time(),
-        ]);
+        .with_columns(filled_from_estate(coalesce(&[col("is_encrypted"), col("p_is_encrypted")])))
+        .with_column(coalesce(&[col("start_by"), start_window_end()]).alias("start_by"));
     let backup_jobs = drop_prefixed(backup, &prefixes, &[]).map_err(polars_err("BACKUP_JOB_REPORT"))?;
 
     let [jl, jr] = rule_keys("backup_plan_id", "backup_rule_id");
@@ -177,23 +184,8 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
         .join(rules(frames), jl, jr, left())
         .join(vaults(frames), [col("destination_backup_vault_arn")], [col("v_arn")], left())
         .join(recovery_points(frames), [col("destination_recovery_point_arn")], [col("p_arn")], left())
-        .with_columns([
-            coalesce(&[col("backup_plan_arn"), col("r_plan_arn")]).alias("backup_plan_arn"),
-            coalesce(&[col("backup_plan_name"), col("r_plan_name")]).alias("backup_plan_name"),
-            coalesce(&[col("backup_rule_name"), col("r_rule_name")]).alias("backup_rule_name"),
-            coalesce(&[col("backup_rule_cron"), col("r_schedule")]).alias("backup_rule_cron"),
-            timezone(col("backup_rule_timezone")).alias("backup_rule_timezone"),
-            start_window_end().alias("start_window_end"),
-            null_str().alias("backup_options"),
-            coalesce(&[col("vault_type"), col("v_type"), col("p_vault_type")]).alias("vault_type"),
-            lock_state(col("vault_lock_state")).alias("vault_lock_state"),
-            col("p_is_encrypted").alias("is_encrypted"),
-            coalesce(&[col("encryption_key_arn"), col("p_key")]).alias("encryption_key_arn"),
-            coalesce(&[col("delete_after_days"), col("p_delete")]).alias("delete_after_days"),
-            coalesce(&[col("move_to_cold_after_days"), col("p_cold")]).alias("move_to_cold_after_days"),
-            coalesce(&[col("enable_archive"), col("p_archive")]).alias("enable_archive"),
-            run_time(),
-        ]);
+        .with_columns(filled_from_estate(col("p_is_encrypted")))
+        .with_columns([start_window_end().alias("start_window_end"), null_str().alias("backup_options")]);
     let copy_jobs = drop_prefixed(copy, &prefixes, &[]).map_err(polars_err("COPY_JOB_REPORT"))?;
 
     let [jl, jr] = rule_keys("p_plan_id", "p_rule_id");
