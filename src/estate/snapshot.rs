@@ -215,14 +215,8 @@ fn discover_scopes(dir: &Path, opts: &ReadOptions) -> Result<Vec<(ScopeId, PathB
 
 /// Reads account and region from the first Backup ARN of a flat snapshot.
 fn sniff_account_region(dir: &Path) -> Result<(String, String), CollectError> {
-    for name in [
-        "list-backup-vaults",
-        "list-backup-plans",
-        "list-backup-jobs",
-        "list-recovery-points-by-backup-vault",
-        "list-report-plans",
-        "list-frameworks",
-    ] {
+    // Any command of the layout may be the only one present; vaults and plans come first.
+    for name in ["list-backup-vaults", "list-backup-plans"].into_iter().chain(COMMANDS.iter().copied()) {
         for candidate in [dir.join(format!("{name}.json")), dir.join(name)] {
             let files: Vec<PathBuf> = if candidate.is_dir() {
                 sorted_entries(&candidate)?.into_iter().filter(|e| !e.2).map(|e| e.1).collect()

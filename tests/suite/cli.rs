@@ -169,3 +169,45 @@ fn controls_lists_and_checks_definitions() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`NOT_A_CONTROL` is not a control the engine implements"));
 }
+
+#[test]
+fn adhoc_report_into_a_folder_with_a_custom_window() {
+    let out = tempfile::tempdir().unwrap();
+    let run = bin()
+        .args([
+            "report",
+            "--template",
+            "BACKUP_JOB_REPORT",
+            "--from",
+            "2024-02-28T00:00:00Z",
+            "--to",
+            "2024-03-02T00:00:00Z",
+        ])
+        .args(["--now", "2024-03-02T04:00:00Z", "--source"])
+        .arg(fixture("basic"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let path = out.path().join("BACKUP_JOB_REPORT_2024-02-28T00:00:00Z_2024-03-02T00:00:00Z.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Every account and region of the estate, three days: jobs 01, 02, 04, 05, 06 and the EU job.
+    assert_eq!(text.lines().count(), 1 + 6, "{text}");
+    let bad = bin()
+        .args([
+            "report",
+            "--template",
+            "BACKUP_JOB_REPORT",
+            "--from",
+            "2024-03-02T00:00:00Z",
+            "--to",
+            "2024-03-01T00:00:00Z",
+            "--source",
+            ".",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--from must be earlier than --to"));
+}

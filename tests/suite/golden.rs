@@ -72,3 +72,45 @@ fn last_24h_and_custom_windows() {
     assert!(text.contains("job-04-still-running"), "active jobs appear in every window");
     assert!(!text.contains("job-01-completed-in-window"));
 }
+
+#[test]
+fn report_plan_files_and_the_flat_layout_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let estate = dir.path().join("estate");
+    std::fs::create_dir_all(&estate).unwrap();
+    std::fs::write(
+        estate.join("list-copy-jobs.json"),
+        r#"{"CopyJobs": [{"CopyJobId": "c-1", "State": "COMPLETED", "CreationDate": "2024-03-01T01:00:00Z",
+            "CompletionDate": "2024-03-01T01:30:00Z",
+            "SourceBackupVaultArn": "arn:aws:backup:eu-west-2:999988887777:backup-vault:Default"}]}"#,
+    )
+    .unwrap();
+    // The describe-report-plan shape and a bare ReportPlan are both accepted.
+    let described = dir.path().join("described.json");
+    std::fs::write(
+        &described,
+        r#"{"ReportPlan": {"ReportPlanName": "copies", "ReportSetting": {"ReportTemplate": "COPY_JOB_REPORT"},
+            "ReportDeliveryChannel": {"S3BucketName": "b", "S3KeyPrefix": "p", "Formats": ["JSON"]}}}"#,
+    )
+    .unwrap();
+    let bare = dir.path().join("bare.json");
+    std::fs::write(
+        &bare,
+        r#"{"ReportPlanName": "copies_csv", "ReportSetting": {"ReportTemplate": "COPY_JOB_REPORT"},
+            "ReportDeliveryChannel": {"S3BucketName": "b"}}"#,
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = config(estate, "2024-03-02T04:00:00Z");
+    cfg.report_plan_files = vec![described, bare];
+    let outcome = backup_audit::run(&cfg, &LocalDir::new(out.path())).unwrap();
+    let keys: Vec<&str> = outcome.delivered.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "Backup/999988887777/eu-west-2/2024/03/02/copies_csv/COPY_JOB_REPORT_copies_csv_2024-03-01T00:00:00Z_2024-03-02T00:00:00Z.csv",
+            "p/Backup/999988887777/eu-west-2/2024/03/02/copies/COPY_JOB_REPORT_copies_2024-03-01T00:00:00Z_2024-03-02T00:00:00Z.json",
+        ]
+    );
+    assert!(outcome.delivered.iter().all(|d| d.rows == 1));
+}
