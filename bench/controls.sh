@@ -8,14 +8,8 @@
 # RESOURCE_COMPLIANCE_REPORT (CSV and JSON). The script prints the per-stage times that `run`
 # logs; "evaluate" is the controls plus the two result frames, "render" and "write" are the
 # reports. Release mode, idle machine. RUNS=N repeats the timed run.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-DATA=${BENCH_DATA:-bench-data}
+source "$(dirname "$0")/common.sh"
 RUNS=${RUNS:-3}
-NOW=2026-11-24T03:00:00Z
-
-cargo build --release --locked --quiet
-BIN=target/release/backup-audit
 
 if [ ! -f "$DATA/controls-estate/snapshot.json" ]; then
   rm -rf "$DATA/controls-estate"
@@ -34,11 +28,7 @@ for i in $(seq 1 "$RUNS"); do
   /usr/bin/time -f "run $i: %e s wall, %M KB peak RSS, %P CPU" \
     "$BIN" --log-format json run --source "$DATA/controls-estate" --out "$DATA/controls-reports" --now "$NOW" \
     2> "$DATA/controls-run.log" > "$DATA/controls-run.out" || { cat "$DATA/controls-run.log"; exit 1; }
-  grep -h '"run finished"' "$DATA/controls-run.log" | python3 -c '
-import json, sys
-f = json.loads(sys.stdin.readline())["fields"]
-print("  stages: load %d ms, frames %d ms, evaluate %d ms, render %d ms, write %d ms; evaluate+render+write %d ms" % (
-    f["load_ms"], f["frames_ms"], f["evaluate_ms"], f["render_ms"], f["write_ms"], f["evaluate_ms"] + f["render_ms"] + f["write_ms"]))'
+  stages "$DATA/controls-run.log"
   tail -n 1 "$DATA/controls-run.log"
 done
 echo "== reports"

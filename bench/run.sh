@@ -8,14 +8,8 @@
 # and RESTORE job reports in CSV and JSON. The script prints the per-stage times that `run`
 # logs (load, frames, render, write), the wall time and the peak RSS (from /usr/bin/time).
 # Release mode; run it on an otherwise idle machine. Set RUNS=N to repeat the timed run.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-DATA=${BENCH_DATA:-bench-data}
+source "$(dirname "$0")/common.sh"
 RUNS=${RUNS:-3}
-NOW=2026-11-24T03:00:00Z
-
-cargo build --release --locked --quiet
-BIN=target/release/backup-audit
 
 if [ ! -f "$DATA/estate/snapshot.json" ]; then
   rm -rf "$DATA/estate"
@@ -35,10 +29,7 @@ for i in $(seq 1 "$RUNS"); do
   /usr/bin/time -f "run $i: %e s wall, %M KB peak RSS, %P CPU" \
     "$BIN" --log-format json run --source "$DATA/estate" --out "$DATA/reports" --now "$NOW" \
     2> "$DATA/run.log" > "$DATA/run.out" || { cat "$DATA/run.log"; exit 1; }
-  grep -h '"run finished"' "$DATA/run.log" | python3 -c '
-import json, sys
-f = json.loads(sys.stdin.readline())["fields"]
-print("  stages: load %d ms, frames %d ms, render %d ms, write %d ms" % (f["load_ms"], f["frames_ms"], f["render_ms"], f["write_ms"]))'
+  stages "$DATA/run.log"
   tail -n 1 "$DATA/run.log"
 done
 echo "== reports"
