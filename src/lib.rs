@@ -271,6 +271,11 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
     let (planned, plan_errors) = reports::plan::plan_all(&estate, &extra);
     let plan_errors: Vec<String> = plan_errors.iter().map(|e| e.to_string()).collect();
     let mut warnings: Vec<String> = planned.iter().flat_map(|p| p.warnings.clone()).collect();
+    if estate.undated_jobs > 0 {
+        let n = estate.undated_jobs;
+        let (jobs, have) = if n == 1 { ("job", "has") } else { ("jobs", "have") };
+        warnings.push(format!("{n} finished {jobs} {have} no CompletionDate, so no report window can show them"));
+    }
 
     // Controls are evaluated only when a plan asks for a compliance report.
     let t = Instant::now();

@@ -31,6 +31,11 @@ pub fn is_active_state(state: &str) -> bool {
 }
 
 impl JobFilter {
+    /// Whether a known, finished job lacks the completion date that would place it in a window.
+    pub fn undated(&self, state: &str, created: Millis, completed: Option<Millis>) -> bool {
+        created < self.now && !is_active_state(state) && completed.is_none()
+    }
+
     /// Whether a job with this state and these dates belongs in the report.
     pub fn keeps(&self, state: &str, created: Millis, completed: Option<Millis>) -> bool {
         if created >= self.now {
@@ -270,8 +275,8 @@ pub trait JobRecord<'de>: serde::Deserialize<'de> {
     const LIST_KEY: &'static str;
     /// The owned row.
     type Row;
-    /// Whether the window keeps this job.
-    fn kept_by(&self, filter: &JobFilter) -> bool;
+    /// The job's state, creation and completion: all the window looks at.
+    fn state_and_dates(&self) -> (&str, Millis, Option<Millis>);
     /// The owned row of a kept job.
     fn to_row(&self, account: &str, region: &str) -> Self::Row;
 }
@@ -279,8 +284,8 @@ pub trait JobRecord<'de>: serde::Deserialize<'de> {
 impl<'de> JobRecord<'de> for RawBackupJob<'de> {
     const LIST_KEY: &'static str = "BackupJobs";
     type Row = BackupJobRow;
-    fn kept_by(&self, f: &JobFilter) -> bool {
-        f.keeps(&self.state, self.creation_date.0, self.completion_date.map(|t| t.0))
+    fn state_and_dates(&self) -> (&str, Millis, Option<Millis>) {
+        (&self.state, self.creation_date.0, self.completion_date.map(|t| t.0))
     }
     fn to_row(&self, account: &str, region: &str) -> BackupJobRow {
         BackupJobRow::from_raw(self, account, region)
@@ -290,8 +295,8 @@ impl<'de> JobRecord<'de> for RawBackupJob<'de> {
 impl<'de> JobRecord<'de> for RawCopyJob<'de> {
     const LIST_KEY: &'static str = "CopyJobs";
     type Row = CopyJobRow;
-    fn kept_by(&self, f: &JobFilter) -> bool {
-        f.keeps(&self.state, self.creation_date.0, self.completion_date.map(|t| t.0))
+    fn state_and_dates(&self) -> (&str, Millis, Option<Millis>) {
+        (&self.state, self.creation_date.0, self.completion_date.map(|t| t.0))
     }
     fn to_row(&self, account: &str, region: &str) -> CopyJobRow {
         CopyJobRow::from_raw(self, account, region)
@@ -301,12 +306,20 @@ impl<'de> JobRecord<'de> for RawCopyJob<'de> {
 impl<'de> JobRecord<'de> for RawRestoreJob<'de> {
     const LIST_KEY: &'static str = "RestoreJobs";
     type Row = RestoreJobRow;
-    fn kept_by(&self, f: &JobFilter) -> bool {
-        f.keeps(&self.status, self.creation_date.0, self.completion_date.map(|t| t.0))
+    fn state_and_dates(&self) -> (&str, Millis, Option<Millis>) {
+        (&self.status, self.creation_date.0, self.completion_date.map(|t| t.0))
     }
     fn to_row(&self, account: &str, region: &str) -> RestoreJobRow {
         RestoreJobRow::from_raw(self, account, region)
     }
+}
+
+/// The rows a page contributes, and how many of its jobs are finished but undated.
+#[derive(Debug)]
+pub struct PageRows<R> {
+    pub rows: Vec<R>,
+    /// Jobs in a final state without a `CompletionDate`: they belong to no window.
+    pub undated: usize,
 }
 
 /// Streams one list page: each job is parsed, filtered and, if kept, copied into a row
@@ -316,7 +329,7 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
     filter: &JobFilter,
     account: &str,
     region: &str,
-) -> serde_json::Result<Vec<J::Row>> {
+) -> serde_json::Result<PageRows<J::Row>> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use std::marker::PhantomData;
 
@@ -328,7 +341,7 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
 
     struct List<'c, J, R> {
         ctx: &'c Ctx<'c>,
-        out: &'c mut Vec<R>,
+        out: &'c mut PageRows<R>,
         job: PhantomData<J>,
     }
 
@@ -346,8 +359,11 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             while let Some(job) = seq.next_element::<J>()? {
-                if job.kept_by(self.ctx.filter) {
-                    self.out.push(job.to_row(self.ctx.account, self.ctx.region));
+                let (state, created, completed) = job.state_and_dates();
+                if self.ctx.filter.keeps(state, created, completed) {
+                    self.out.rows.push(job.to_row(self.ctx.account, self.ctx.region));
+                } else if self.ctx.filter.undated(state, created, completed) {
+                    self.out.undated += 1;
                 }
             }
             Ok(())
@@ -356,7 +372,7 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
 
     struct Page<'c, J, R> {
         ctx: &'c Ctx<'c>,
-        out: &'c mut Vec<R>,
+        out: &'c mut PageRows<R>,
         job: PhantomData<J>,
     }
 
@@ -378,11 +394,11 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
     }
 
     let ctx = Ctx { filter, account, region };
-    let mut rows = Vec::new();
+    let mut out = PageRows { rows: Vec::new(), undated: 0 };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    de.deserialize_map(Page::<J, J::Row> { ctx: &ctx, out: &mut rows, job: PhantomData })?;
+    de.deserialize_map(Page::<J, J::Row> { ctx: &ctx, out: &mut out, job: PhantomData })?;
     de.end()?;
-    Ok(rows)
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -139,6 +139,8 @@ pub struct Estate {
     pub instance_states: BTreeMap<(usize, String), String>,
     pub frameworks: Vec<FrameworkEntry>,
     pub report_plans: Vec<(usize, ReportPlan)>,
+    /// Jobs in a final state without a `CompletionDate`: no window can show them.
+    pub undated_jobs: usize,
 }
 
 impl Estate {

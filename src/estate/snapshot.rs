@@ -68,9 +68,9 @@ struct Task {
 
 /// A parsed file.
 enum Parsed {
-    BackupJobs(Vec<BackupJobRow>),
-    CopyJobs(Vec<CopyJobRow>),
-    RestoreJobs(Vec<RestoreJobRow>),
+    BackupJobs(jobs::PageRows<BackupJobRow>),
+    CopyJobs(jobs::PageRows<CopyJobRow>),
+    RestoreJobs(jobs::PageRows<RestoreJobRow>),
     Vaults(Vec<BackupVault>),
     VaultDetail(BackupVault),
     VaultPolicy(String, String),
@@ -465,7 +465,7 @@ fn stream<'a, J: JobRecord<'a>, P: Deserialize<'a>>(
     jobs: Option<&JobFilter>,
     account: &str,
     region: &str,
-) -> Result<Vec<J::Row>, CollectError> {
+) -> Result<jobs::PageRows<J::Row>, CollectError> {
     let filter = jobs.expect("job files are only listed with a job filter");
     jobs::stream_page::<J>(bytes, filter, account, region).or_else(|fast| {
         parse_json::<P>(path, bytes)?;
@@ -496,15 +496,21 @@ fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
     let mut seen_jobs: BTreeSet<(usize, u8, String)> = BTreeSet::new();
     for (scope, p) in parsed {
         match p {
-            Parsed::BackupJobs(rows) => {
-                e.backup_jobs.extend(rows.into_iter().filter(|r| seen_jobs.insert((scope, 0, r.backup_job_id.clone()))))
+            Parsed::BackupJobs(page) => {
+                e.undated_jobs += page.undated;
+                e.backup_jobs
+                    .extend(page.rows.into_iter().filter(|r| seen_jobs.insert((scope, 0, r.backup_job_id.clone()))))
             }
-            Parsed::CopyJobs(rows) => {
-                e.copy_jobs.extend(rows.into_iter().filter(|r| seen_jobs.insert((scope, 1, r.copy_job_id.clone()))))
+            Parsed::CopyJobs(page) => {
+                e.undated_jobs += page.undated;
+                e.copy_jobs
+                    .extend(page.rows.into_iter().filter(|r| seen_jobs.insert((scope, 1, r.copy_job_id.clone()))))
             }
-            Parsed::RestoreJobs(rows) => e
-                .restore_jobs
-                .extend(rows.into_iter().filter(|r| seen_jobs.insert((scope, 2, r.restore_job_id.clone())))),
+            Parsed::RestoreJobs(page) => {
+                e.undated_jobs += page.undated;
+                e.restore_jobs
+                    .extend(page.rows.into_iter().filter(|r| seen_jobs.insert((scope, 2, r.restore_job_id.clone()))))
+            }
             Parsed::Vaults(list) => {
                 for v in list {
                     vaults.entry((scope, v.backup_vault_name.clone())).or_insert(Vault {

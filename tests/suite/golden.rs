@@ -114,3 +114,35 @@ fn report_plan_files_and_the_flat_layout_end_to_end() {
     );
     assert!(outcome.delivered.iter().all(|d| d.rows == 1));
 }
+
+#[test]
+fn finished_jobs_without_a_completion_date_are_counted_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let scope = dir.path().join("111122223333/us-east-1");
+    std::fs::create_dir_all(scope.join("describe-report-plan")).unwrap();
+    std::fs::write(
+        scope.join("list-backup-jobs.json"),
+        r#"{"BackupJobs": [
+            {"BackupJobId": "undated", "State": "FAILED", "CreationDate": "2024-03-01T01:00:00Z"},
+            {"BackupJobId": "running", "State": "RUNNING", "CreationDate": "2024-03-01T02:00:00Z"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        scope.join("describe-report-plan/p.json"),
+        r#"{"ReportPlan": {"ReportPlanName": "p", "ReportSetting": {"ReportTemplate": "BACKUP_JOB_REPORT"},
+            "ReportDeliveryChannel": {"S3BucketName": "b"}}}"#,
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let outcome =
+        backup_audit::run(&config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"), &LocalDir::new(out.path()))
+            .unwrap();
+    assert_eq!(outcome.delivered[0].rows, 1, "only the running job");
+    assert!(
+        outcome
+            .warnings
+            .contains(&"1 finished job has no CompletionDate, so no report window can show them".to_string()),
+        "{:?}",
+        outcome.warnings
+    );
+}
