@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::value::RawValue;
-
 use super::model::{Lifecycle, RawBackupJob, RawCopyJob, RawCreatedBy, RawRestoreJob, Text};
 use crate::time::Millis;
 
@@ -82,12 +80,9 @@ impl Creator {
 }
 
 /// `BackupOptions` as canonical compact JSON (keys sorted), so CLI and wire snapshots match.
-fn canonical_options(raw: Option<&RawValue>) -> Option<String> {
-    let raw = raw?;
-    match serde_json::from_str::<BTreeMap<String, String>>(raw.get()) {
-        Ok(map) => serde_json::to_string(&map).ok(),
-        Err(_) => Some(raw.get().to_string()),
-    }
+fn canonical_options(options: &Option<BTreeMap<Text<'_>, Text<'_>>>) -> Option<String> {
+    let map: BTreeMap<&str, &str> = options.as_ref()?.iter().map(|(k, v)| (&*k.0, &*v.0)).collect();
+    serde_json::to_string(&map).ok()
 }
 
 /// One backup job that the window keeps, owned.
@@ -141,7 +136,7 @@ impl BackupJobRow {
             created_by: Creator::from_raw(&j.created_by),
             initiation_date: j.initiation_date.map(|t| t.0),
             start_by: j.start_by.map(|t| t.0),
-            backup_options: canonical_options(j.backup_options),
+            backup_options: canonical_options(&j.backup_options),
             backup_type: own(&j.backup_type),
             is_parent: j.is_parent,
             parent_job_id: own(&j.parent_job_id),

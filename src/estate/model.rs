@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
-use serde_json::value::RawValue;
 
 use crate::time::{self, Millis};
 
@@ -53,7 +52,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 /// serde borrows a `Cow<'a, str>` only when the field has exactly that type; inside an
 /// `Option` it always allocates. Job pages hold tens of millions of optional strings, so they
 /// use this type instead.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Text<'a>(pub Cow<'a, str>);
 
 impl std::ops::Deref for Text<'_> {
@@ -158,7 +157,7 @@ pub struct RawBackupJob<'a> {
     #[serde(borrow)]
     pub resource_type: Option<Text<'a>>,
     #[serde(borrow)]
-    pub backup_options: Option<&'a RawValue>,
+    pub backup_options: Option<BTreeMap<Text<'a>, Text<'a>>>,
     #[serde(borrow)]
     pub backup_type: Option<Text<'a>>,
     #[serde(borrow)]
