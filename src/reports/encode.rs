@@ -363,6 +363,31 @@ formats = ["json"]
     }
 
     #[test]
+    fn csv_round_trips_awkward_values_and_repeats() {
+        let values = [
+            Some("plain"),
+            Some("plain"),
+            Some("a \"quoted\", comma"),
+            Some("line\nbreak\r\n"),
+            Some(""),
+            None,
+            Some("ünï\"\""),
+        ];
+        let df = df!("a" => values, "n" => [Some(1i64), Some(1), None, Some(2), Some(2), None, Some(3)], "o" => [None::<&str>; 7]).unwrap();
+        let out = render(&df, &template(), Format::Csv, (0, 0), EncodeOptions::default()).unwrap();
+        let bytes = out.to_vec();
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(&bytes[..]);
+        let rows: Vec<Vec<String>> =
+            reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+        let want: Vec<Vec<String>> = values
+            .iter()
+            .zip(["1", "1", "", "2", "2", "", "3"])
+            .map(|(v, n)| vec![v.unwrap_or_default().to_string(), n.to_string()])
+            .collect();
+        assert_eq!(rows, want);
+    }
+
+    #[test]
     fn a_missing_column_is_named() {
         let df = df!("a" => ["x"]).unwrap();
         let err = render(&df, &template(), Format::Csv, (0, 0), EncodeOptions::default()).unwrap_err();
