@@ -100,12 +100,108 @@ pub enum WindowArg {
 pub struct RunArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Folder the reports are written below, in the report-plan key layout.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    /// Where the reports go, in the report-plan key layout: a folder, or `s3://bucket/prefix`.
+    /// Default: each report plan's own ReportDeliveryChannel bucket and prefix in S3.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub out: Option<String>,
     /// Also run this report plan (`describe-report-plan` JSON); repeatable.
     #[arg(long = "report-plan-file", value_name = "FILE")]
     pub report_plan_files: Vec<PathBuf>,
+    /// Run only this report plan (repeatable; default: all).
+    #[arg(long = "report-plan", value_name = "NAME")]
+    pub report_plans: Vec<String>,
+    /// Exit with code 3 when any evaluated control is NON_COMPLIANT.
+    #[arg(long)]
+    pub fail_on_noncompliant: bool,
+    /// Split reports larger than this many bytes into `_1`, `_2`, … objects, each a complete
+    /// CSV or JSON file (Audit Manager splits at 50 MB).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::DEFAULT_MAX_OBJECT_BYTES)]
+    pub max_object_bytes: usize,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// How reports are delivered to S3.
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    /// The account id that must own the bucket; sent on every S3 request, which S3 refuses
+    /// when the bucket belongs to another account.
+    #[arg(long, value_name = "ACCOUNT_ID", env = "BACKUP_AUDIT_EXPECTED_BUCKET_OWNER")]
+    pub expected_bucket_owner: Option<String>,
+    /// Server-side encryption of the report objects.
+    #[arg(long, value_enum, env = "BACKUP_AUDIT_SSE")]
+    pub sse: Option<SseArg>,
+    /// KMS key (id, ARN or alias) for `--sse aws:kms` (default: the bucket's AWS managed key).
+    #[arg(long, value_name = "KEY", requires = "sse", env = "BACKUP_AUDIT_SSE_KMS_KEY_ID")]
+    pub sse_kms_key_id: Option<String>,
+    /// AWS region of the S3 client (default: AWS_REGION or the profile's region).
+    #[arg(long = "s3-region", value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Named AWS profile.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// An S3-compatible endpoint instead of AWS, e.g. http://127.0.0.1:5055.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Path-style S3 addressing (most S3-compatible servers need it).
+    #[arg(long)]
+    pub s3_path_style: bool,
+    /// Attempts per S3 request, first try included; 5xx and SlowDown are retried with backoff.
+    #[arg(long, default_value_t = 5)]
+    pub max_attempts: u32,
+    /// Bodies larger than this use a multipart upload.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024, hide = true)]
+    pub multipart_threshold: usize,
+    /// Size of each multipart part (at least 5 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024, hide = true)]
+    pub part_size: usize,
+}
+
+/// The `--sse` argument.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SseArg {
+    /// SSE-S3.
+    #[value(name = "AES256")]
+    Aes256,
+    /// SSE-KMS.
+    #[value(name = "aws:kms")]
+    AwsKms,
+}
+
+impl S3Args {
+    /// The client options.
+    pub fn aws(&self) -> crate::sinks::s3::AwsOptions {
+        crate::sinks::s3::AwsOptions {
+            region: self.s3_region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            path_style: self.s3_path_style,
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    /// The upload options.
+    pub fn options(&self) -> Result<crate::sinks::S3Options, String> {
+        use crate::sinks::s3::Sse;
+        let sse = match (self.sse, &self.sse_kms_key_id) {
+            (None, _) => None,
+            (Some(SseArg::Aes256), Some(_)) => return Err("--sse-kms-key-id needs --sse aws:kms".into()),
+            (Some(SseArg::Aes256), None) => Some(Sse::Aes256),
+            (Some(SseArg::AwsKms), key) => Some(Sse::Kms { key_id: key.clone() }),
+        };
+        if let Some(owner) = &self.expected_bucket_owner
+            && !(owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!("--expected-bucket-owner `{owner}` is not a 12-digit AWS account id"));
+        }
+        Ok(crate::sinks::S3Options {
+            expected_bucket_owner: self.expected_bucket_owner.clone(),
+            sse,
+            multipart_threshold: self.multipart_threshold,
+            part_size: self.part_size.max(5 * 1024 * 1024),
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,8 @@
 //! 2. **frames** ([`frames`]): turn the records into Polars DataFrames;
 //! 3. **evaluate** ([`controls`]): the frameworks' controls over the frames, in parallel;
 //! 4. **render** ([`reports`]): report plans to CSV and JSON bodies in the key layout;
-//! 5. **deliver** ([`sinks`]): write the bodies, atomically.
+//! 5. **deliver** ([`sinks`]): write the bodies, atomically, to a folder or to S3, then the
+//!    run [`manifest`].
 //!
 //! The clock is an input ([`RunConfig::now`]): the same estate and `now` give the same bytes.
 
@@ -15,6 +16,8 @@ pub mod controls;
 pub mod estate;
 pub mod frames;
 pub mod generate;
+pub mod lambda;
+pub mod manifest;
 pub mod reports;
 pub mod sinks;
 pub mod time;
@@ -30,8 +33,8 @@ use controls::{EvalError, Evaluation, FrameworkRun};
 use estate::{CollectError, ReadOptions};
 use frames::FrameError;
 use polars::prelude::DataFrame;
-use reports::{EncodeOptions, Format, RenderError, ReportFile, Template, TemplateKind};
-use sinks::{Sink, SinkError};
+use reports::{EncodeOptions, Format, PlanError, RenderError, ReportFile, Template, TemplateKind};
+use sinks::{Delivery, Sink, SinkError};
 use time::Millis;
 use window::{Window, WindowSpec};
 
@@ -57,7 +60,16 @@ pub struct RunConfig {
     pub account: Option<String>,
     /// Region of a flat snapshot.
     pub region: Option<String>,
+    /// Run only the report plans with these names (all when empty).
+    pub report_plan_names: Vec<String>,
+    /// Report plans given inline (the Lambda's direct invoke), run like the estate's own.
+    pub report_plans: Vec<estate::model::ReportPlan>,
+    /// Reports larger than this are split into `_1`, `_2`, … objects.
+    pub max_object_bytes: usize,
 }
+
+/// Audit Manager splits reports over 50 MB; we read that as 50 MiB.
+pub const DEFAULT_MAX_OBJECT_BYTES: usize = 50 * 1024 * 1024;
 
 impl RunConfig {
     /// A configuration with defaults for everything but the source and the clock.
@@ -72,6 +84,9 @@ impl RunConfig {
             encode: EncodeOptions::default(),
             account: None,
             region: None,
+            report_plan_names: Vec::new(),
+            report_plans: Vec::new(),
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
         }
     }
 }
@@ -113,7 +128,7 @@ pub struct Timings {
     pub write: Duration,
 }
 
-/// A report file that was delivered.
+/// One object that was delivered.
 #[derive(Debug, Clone)]
 pub struct Delivered {
     pub plan: String,
@@ -121,20 +136,56 @@ pub struct Delivered {
     pub format: Format,
     pub key: String,
     pub location: String,
+    /// Part number (from 1) and part count; 1 of 1 for a report that was not split.
+    pub part: usize,
+    pub parts: usize,
     pub rows: usize,
     pub bytes: usize,
+    pub sha256: String,
+}
+
+/// What became of one report plan.
+#[derive(Debug, Clone)]
+pub struct PlanOutcome {
+    pub name: String,
+    pub template: Option<String>,
+    pub status: PlanStatus,
+    pub errors: Vec<String>,
+}
+
+/// The status of one report plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanStatus {
+    /// Every report of the plan was delivered.
+    Delivered,
+    /// Some report could not be rendered or written.
+    Failed,
+    /// The plan is wrong (template, format, scope) and did not run.
+    Invalid,
+}
+
+impl PlanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Delivered => "delivered",
+            PlanStatus::Failed => "failed",
+            PlanStatus::Invalid => "invalid",
+        }
+    }
 }
 
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    pub now: Millis,
     pub window: Window,
+    pub plans: Vec<PlanOutcome>,
     pub delivered: Vec<Delivered>,
     /// Report plans that could not run because of their own content (bad template, format).
     pub plan_errors: Vec<String>,
     /// Framework controls that could not be evaluated (unknown control, bad parameter).
     pub evaluation_errors: Vec<String>,
-    /// Reports that were rendered but could not be written.
+    /// Reports (or manifests) that were rendered but could not be written.
     pub delivery_errors: Vec<String>,
     pub warnings: Vec<String>,
     pub timings: Timings,
@@ -142,18 +193,90 @@ pub struct Outcome {
     pub job_rows: (usize, usize, usize),
     /// Whether any evaluated control is NON_COMPLIANT.
     pub non_compliant: bool,
+    /// The files the estate was read from.
+    pub inputs: estate::Inputs,
+    /// Where the run manifest was written (one per root the run wrote to).
+    pub manifests: Vec<String>,
 }
 
 impl Outcome {
-    /// 0 when everything was delivered, 1 when a write failed, 2 when a plan or framework
-    /// was invalid.
-    pub fn exit_code(&self) -> u8 {
+    /// 1 when a write failed, 2 when a plan or framework was invalid, 3 when a control is
+    /// NON_COMPLIANT and `fail_on_noncompliant` is set, else 0.
+    pub fn exit_code(&self, fail_on_noncompliant: bool) -> u8 {
         if !self.delivery_errors.is_empty() {
             1
         } else if !self.plan_errors.is_empty() || !self.evaluation_errors.is_empty() {
             2
+        } else if fail_on_noncompliant && self.non_compliant {
+            3
         } else {
             0
+        }
+    }
+
+    /// Whether every planned report was delivered.
+    pub fn complete(&self) -> bool {
+        self.delivery_errors.is_empty() && self.plans.iter().all(|p| p.status == PlanStatus::Delivered)
+    }
+
+    /// The run manifest.
+    pub fn manifest(&self, source: &std::path::Path) -> manifest::Manifest {
+        let t = self.timings;
+        let ms = |d: Duration| d.as_millis() as u64;
+        manifest::Manifest {
+            tool: manifest::Tool::default(),
+            status: if self.complete() { "complete" } else { "incomplete" },
+            now: time::format_millis(self.now),
+            window: manifest::window_info((self.window.start, self.window.end)),
+            source: manifest::Source {
+                kind: "snapshot",
+                location: source.display().to_string(),
+                files: self.inputs.files,
+                bytes: self.inputs.bytes,
+                sha256: self.inputs.sha256.clone(),
+            },
+            plans: self
+                .plans
+                .iter()
+                .map(|p| manifest::PlanStatus {
+                    name: p.name.clone(),
+                    template: p.template.clone(),
+                    status: p.status.as_str(),
+                    objects: self.delivered.iter().filter(|d| d.plan == p.name).count(),
+                    errors: p.errors.clone(),
+                })
+                .collect(),
+            objects: self
+                .delivered
+                .iter()
+                .map(|d| manifest::Object {
+                    location: d.location.clone(),
+                    key: d.key.clone(),
+                    plan: d.plan.clone(),
+                    template: d.template.clone(),
+                    format: d.format.extension().to_uppercase(),
+                    part: d.part,
+                    parts: d.parts,
+                    rows: d.rows,
+                    bytes: d.bytes,
+                    sha256: d.sha256.clone(),
+                })
+                .collect(),
+            failures: self
+                .plan_errors
+                .iter()
+                .chain(&self.evaluation_errors)
+                .chain(&self.delivery_errors)
+                .cloned()
+                .collect(),
+            warnings: self.warnings.clone(),
+            timings_ms: manifest::TimingsMs {
+                load: ms(t.load),
+                frames: ms(t.frames),
+                evaluate: ms(t.evaluate),
+                render: ms(t.render),
+                write: ms(t.write),
+            },
         }
     }
 }
@@ -239,22 +362,47 @@ fn frameworks_of(df: &DataFrame, arns: &[String]) -> polars::prelude::PolarsResu
     df.filter(&mask)
 }
 
-/// Runs every report plan of the estate (and of `cfg.report_plan_files`) and delivers the
-/// reports to `sink`. One plan's failure does not stop the others.
-pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
-    let window = cfg.window.resolve(cfg.now);
-    let mut timings = Timings::default();
-
-    let t = Instant::now();
-    let extra = cfg
+/// The plans a run executes: the estate's own, the plan files and the inline plans, narrowed
+/// to `cfg.report_plan_names`. A name that matches no plan is a plan error.
+fn select_plans(
+    cfg: &RunConfig,
+    estate: &estate::Estate,
+) -> Result<(Vec<reports::PlannedReport>, Vec<PlanError>), Error> {
+    let mut extra = cfg
         .report_plan_files
         .iter()
         .map(|p| reports::plan::read_plan_file(p).map(|plan| (p.clone(), plan)))
         .collect::<Result<Vec<_>, _>>()?;
+    extra.extend(cfg.report_plans.iter().map(|p| (PathBuf::from("<inline>"), p.clone())));
+    let (mut planned, mut errors) = reports::plan::plan_all(estate, &extra);
+    if !cfg.report_plan_names.is_empty() {
+        let wanted = |name: &str| cfg.report_plan_names.iter().any(|n| n == name);
+        planned.retain(|p| wanted(&p.plan.report_plan_name));
+        errors.retain(|e| wanted(e.plan()));
+        for name in &cfg.report_plan_names {
+            let known =
+                planned.iter().any(|p| &p.plan.report_plan_name == name) || errors.iter().any(|e| e.plan() == name);
+            if !known {
+                errors.push(PlanError::Unknown { plan: name.clone() });
+            }
+        }
+    }
+    Ok((planned, errors))
+}
+
+/// Runs every report plan of the estate (and of `cfg.report_plan_files` and
+/// `cfg.report_plans`), delivers the reports, then writes the run manifest to every root it
+/// wrote to. One plan's failure does not stop the others.
+pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
+    let window = cfg.window.resolve(cfg.now);
+    let mut timings = Timings::default();
+
+    let t = Instant::now();
     let estate = read_estate(cfg, Some(&window))?;
     timings.load = t.elapsed();
     info!(
         scopes = estate.scopes.len(),
+        files = estate.inputs.files,
         backup_jobs = estate.backup_jobs.len(),
         copy_jobs = estate.copy_jobs.len(),
         restore_jobs = estate.restore_jobs.len(),
@@ -268,7 +416,16 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
     let jobs = reports::job_report::build(&frames)?;
     timings.frames = t.elapsed();
 
-    let (planned, plan_errors) = reports::plan::plan_all(&estate, &extra);
+    let (planned, plan_errors) = select_plans(cfg, &estate)?;
+    let mut plans: Vec<PlanOutcome> = plan_errors
+        .iter()
+        .map(|e| PlanOutcome {
+            name: e.plan().to_string(),
+            template: None,
+            status: PlanStatus::Invalid,
+            errors: vec![e.to_string()],
+        })
+        .collect();
     let plan_errors: Vec<String> = plan_errors.iter().map(|e| e.to_string()).collect();
     let mut warnings: Vec<String> = planned.iter().flat_map(|p| p.warnings.clone()).collect();
     if estate.undated_jobs > 0 {
@@ -291,6 +448,7 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
     warnings.extend(evaluation.warnings.iter().cloned());
     let non_compliant = evaluation.any_non_compliant();
     let job_rows = (frames.backup_jobs.height(), frames.copy_jobs.height(), frames.restore_jobs.height());
+    let inputs = estate.inputs.clone();
     // The report frames hold all that is printed from here on: free the rest before rendering.
     drop((evaluation, frames, estate));
     for e in plan_errors.iter().chain(&evaluation_errors) {
@@ -300,44 +458,49 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
         warn!("{w}");
     }
 
-    // Plan by plan: each file is rendered in parallel chunks, then the plan's files are
+    // Plan by plan: each file is rendered in parallel chunks, then the plan's objects are
     // written, then dropped, so at most one plan's reports are in memory at a time.
     let period = (window.start, window.end);
     let mut delivered = Vec::new();
     let mut delivery_errors = Vec::new();
+    let mut roots: Vec<std::sync::Arc<dyn Sink>> = delivery.fixed().into_iter().collect();
     for p in &planned {
-        let t = Instant::now();
-        let frame = frameworks_of(report_frames.get(&p.template.frame), &p.plan.report_setting.framework_arns)
-            .map_err(|source| RenderError::Polars { template: p.template.name.clone(), source })?;
-        let files = reports::render_planned(p, &frame, period, cfg.encode)?;
-        drop(frame);
-        timings.render += t.elapsed();
-        let t = Instant::now();
-        let results: Vec<Result<Delivered, String>> = files
-            .par_iter()
-            .map(|f| {
-                sink.put(&f.key, &f.rendered.parts).map_err(|e| DisplayChain(&e).to_string()).map(|()| Delivered {
-                    plan: f.plan.clone(),
-                    template: f.template.clone(),
-                    format: f.format,
-                    key: f.key.clone(),
-                    location: sink.location(&f.key),
-                    rows: f.rendered.rows,
-                    bytes: f.rendered.len(),
-                })
-            })
-            .collect();
-        timings.write += t.elapsed();
-        for r in results {
-            match r {
-                Ok(d) => delivered.push(d),
-                Err(e) => delivery_errors.push(e),
+        let mut outcome = PlanOutcome {
+            name: p.plan.report_plan_name.clone(),
+            template: Some(p.template.name.clone()),
+            status: PlanStatus::Delivered,
+            errors: Vec::new(),
+        };
+        match deliver_plan(cfg, p, &report_frames, period, delivery, &mut timings) {
+            Ok((sink, objects, errors)) => {
+                if !roots.iter().any(|r| r.root() == sink.root()) {
+                    roots.push(sink);
+                }
+                delivered.extend(objects);
+                if !errors.is_empty() {
+                    outcome.status = PlanStatus::Failed;
+                    outcome.errors.extend(errors.iter().cloned());
+                    delivery_errors.extend(errors);
+                }
+            }
+            Err(e) => {
+                let message = DisplayChain(&e).to_string();
+                outcome.status = PlanStatus::Failed;
+                outcome.errors.push(message.clone());
+                match e {
+                    Error::Sink(_) => delivery_errors.push(message),
+                    _ => return Err(e),
+                }
             }
         }
+        plans.push(outcome);
     }
-    delivered.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(Outcome {
+    plans.sort_by(|a, b| a.name.cmp(&b.name));
+    delivered.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut outcome = Outcome {
+        now: cfg.now,
         window,
+        plans,
         delivered,
         plan_errors,
         evaluation_errors,
@@ -346,7 +509,95 @@ pub fn run(cfg: &RunConfig, sink: &dyn Sink) -> Result<Outcome, Error> {
         timings,
         job_rows,
         non_compliant,
-    })
+        inputs,
+        manifests: Vec::new(),
+    };
+
+    // The manifest goes last, to every root, so its presence means the run finished.
+    let t = Instant::now();
+    let manifest = outcome.manifest(&cfg.source).to_json();
+    let key = manifest::key(period);
+    let body = reports::encode::Body { slices: vec![&manifest], rows: 0 };
+    for sink in roots {
+        match sink.put(&key, &body, sinks::content_type("json")) {
+            Ok(()) => outcome.manifests.push(sink.location(&key)),
+            Err(e) => outcome.delivery_errors.push(DisplayChain(&e).to_string()),
+        }
+    }
+    outcome.timings.write += t.elapsed();
+    Ok(outcome)
+}
+
+/// Delivered objects of one plan and the errors of the ones that could not be written.
+type PlanDelivery = (std::sync::Arc<dyn Sink>, Vec<Delivered>, Vec<String>);
+
+/// Renders one plan's reports, splits them into objects and writes them to the plan's sink.
+fn deliver_plan(
+    cfg: &RunConfig,
+    p: &reports::PlannedReport,
+    report_frames: &ReportFrames,
+    period: (Millis, Millis),
+    delivery: &Delivery,
+    timings: &mut Timings,
+) -> Result<PlanDelivery, Error> {
+    let sink = delivery.sink_for(&p.plan)?;
+    let t = Instant::now();
+    let frame = frameworks_of(report_frames.get(&p.template.frame), &p.plan.report_setting.framework_arns)
+        .map_err(|source| RenderError::Polars { template: p.template.name.clone(), source })?;
+    let files = reports::render_planned(p, &frame, period, cfg.encode)?;
+    drop(frame);
+    let objects: Vec<(&ReportFile, String, usize, usize, reports::encode::Body<'_>)> = files
+        .iter()
+        .flat_map(|f| {
+            let bodies = f.rendered.split(cfg.max_object_bytes);
+            let parts = bodies.len();
+            bodies.into_iter().enumerate().map(move |(i, body)| {
+                let key = if parts == 1 { f.key.clone() } else { reports::key::part_key(&f.key, i + 1) };
+                (f, key, i + 1, parts, body)
+            })
+        })
+        .collect();
+    timings.render += t.elapsed();
+    let t = Instant::now();
+    let results: Vec<Result<Delivered, String>> = objects
+        .par_iter()
+        .map(|(f, key, part, parts, body)| {
+            let sha256 = sha256_of(body);
+            sink.put(key, body, sinks::content_type(f.format.extension()))
+                .map_err(|e| DisplayChain(&e).to_string())
+                .map(|()| Delivered {
+                    plan: f.plan.clone(),
+                    template: f.template.clone(),
+                    format: f.format,
+                    key: key.clone(),
+                    location: sink.location(key),
+                    part: *part,
+                    parts: *parts,
+                    rows: body.rows,
+                    bytes: body.len(),
+                    sha256,
+                })
+        })
+        .collect();
+    timings.write += t.elapsed();
+    let (mut ok, mut errors) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(d) => ok.push(d),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((sink, ok, errors))
+}
+
+/// Hex SHA-256 of a body.
+fn sha256_of(body: &reports::encode::Body<'_>) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for s in &body.slices {
+        h.update(s);
+    }
+    manifest::hex(&h.finalize())
 }
 
 /// An ad-hoc report: one template over every account and region of the estate.

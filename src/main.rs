@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use backup_audit::cli::{Cli, Command, ControlsAction, EvaluateFormat, LogFormat, SourceArgs};
+use backup_audit::cli::{Cli, Command, ControlsAction, EvaluateFormat, LogFormat, S3Args, SourceArgs};
 use backup_audit::{DisplayChain, RunConfig, estate, generate, sinks};
 use clap::Parser;
 
@@ -31,6 +31,32 @@ fn init_logging(format: LogFormat, level: &str) {
 
 type Failure = (u8, String);
 
+/// The delivery of `--out`, and the tokio runtime that S3 uploads block on (kept alive as long
+/// as the delivery).
+fn delivery(out: Option<&str>, s3: &S3Args) -> Result<(sinks::Delivery, Option<tokio::runtime::Runtime>), Failure> {
+    let s3_target = match out {
+        Some(out) => match sinks::s3::parse_url(out) {
+            None => return Ok((sinks::Delivery::to(sinks::LocalDir::new(out)), None)),
+            Some(Err(message)) => return Err((2, format!("--out {message}"))),
+            Some(Ok(target)) => Some(target),
+        },
+        None => None,
+    };
+    let options = s3.options().map_err(|m| (2, m))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| (1, format!("cannot start the async runtime for S3: {e}")))?;
+    let client = runtime.block_on(sinks::s3::client(&s3.aws()));
+    let sinks = sinks::S3Sinks::new(client, runtime.handle().clone(), options);
+    let delivery = match s3_target {
+        Some((bucket, prefix)) => sinks::Delivery::to(sinks.bucket(&bucket, &prefix)),
+        None => sinks::Delivery::to_plan_buckets(sinks),
+    };
+    Ok((delivery, Some(runtime)))
+}
+
 fn fail(e: &backup_audit::Error) -> Failure {
     (e.exit_code(), DisplayChain(e).to_string())
 }
@@ -53,11 +79,16 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
         Command::Run(args) => {
             let mut cfg = config(&args.source)?;
             cfg.report_plan_files = args.report_plan_files;
-            let sink = sinks::LocalDir::new(&args.out);
-            let outcome = backup_audit::run(&cfg, &sink).map_err(|e| fail(&e))?;
+            cfg.report_plan_names = args.report_plans;
+            cfg.max_object_bytes = args.max_object_bytes.max(1);
+            let delivery = delivery(args.out.as_deref(), &args.s3)?;
+            let outcome = backup_audit::run(&cfg, &delivery.0).map_err(|e| fail(&e))?;
             let mut out = std::io::stdout().lock();
             for d in &outcome.delivered {
                 let _ = writeln!(out, "{:>7} rows {:>10} bytes  {}", d.rows, d.bytes, d.location);
+            }
+            for m in &outcome.manifests {
+                let _ = writeln!(out, "manifest                    {m}");
             }
             for e in outcome.plan_errors.iter().chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors) {
                 eprintln!("error: {e}");
@@ -74,20 +105,22 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
                 write_ms = t.write.as_millis() as u64,
                 "run finished"
             );
-            Ok(outcome.exit_code())
+            Ok(outcome.exit_code(args.fail_on_noncompliant))
         }
         Command::Report(args) => {
             let cfg = config(&args.source)?;
             let file = backup_audit::report(&cfg, &args.template, args.format.into()).map_err(|e| fail(&e))?;
             if args.out == "-" {
                 let mut out = std::io::stdout().lock();
-                for part in &file.rendered.parts {
-                    out.write_all(part).map_err(|e| (1, format!("cannot write to standard output: {e}")))?;
+                for slice in &file.rendered.body().slices {
+                    out.write_all(slice).map_err(|e| (1, format!("cannot write to standard output: {e}")))?;
                 }
             } else {
                 use backup_audit::sinks::Sink;
                 let sink = sinks::LocalDir::new(&args.out);
-                sink.put(&file.key, &file.rendered.parts).map_err(|e| (1, DisplayChain(&e).to_string()))?;
+                let content_type = sinks::content_type(file.format.extension());
+                sink.put(&file.key, &file.rendered.body(), content_type)
+                    .map_err(|e| (1, DisplayChain(&e).to_string()))?;
                 println!(
                     "{:>7} rows {:>10} bytes  {}",
                     file.rendered.rows,

@@ -5,6 +5,8 @@
 mod cli;
 #[path = "suite/common.rs"]
 mod common;
+#[path = "suite/delivery.rs"]
+mod delivery;
 #[path = "suite/errors.rs"]
 mod errors;
 #[path = "suite/golden.rs"]

@@ -141,6 +141,18 @@ pub struct Estate {
     pub report_plans: Vec<(usize, ReportPlan)>,
     /// Jobs in a final state without a `CompletionDate`: no window can show them.
     pub undated_jobs: usize,
+    /// What was read, for the run manifest.
+    pub inputs: Inputs,
+}
+
+/// The files an estate was read from: how many, how large, and their digest (see
+/// `snapshot::digest_inputs`; the README says how to recompute it).
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub files: usize,
+    pub bytes: u64,
+    /// Hex SHA-256 over the `sha256sum` listing of the files read.
+    pub sha256: String,
 }
 
 impl Estate {

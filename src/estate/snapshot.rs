@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::error::CollectError;
 use super::jobs::{self, BackupJobRow, CopyJobRow, JobFilter, JobRecord, RestoreJobRow};
 use super::model::*;
-use super::{Dataset, Estate, Plan, Scope, ScopeId, Selection, Vault};
+use super::{Dataset, Estate, Inputs, Plan, Scope, ScopeId, Selection, Vault};
 
 /// How to read a snapshot.
 #[derive(Debug, Clone, Default)]
@@ -100,12 +100,14 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
         out_scopes.push(Scope { id: id.clone(), collected });
     }
     let listed_at = started.elapsed();
-    let parsed: Vec<(usize, Parsed)> = tasks
+    let parsed: Vec<(usize, Parsed, FileDigest)> = tasks
         .par_iter()
-        .map(|t| parse_task(t, &out_scopes[t.scope].id, opts.jobs.as_ref()).map(|p| (t.scope, p)))
+        .map(|t| parse_task(t, &out_scopes[t.scope].id, opts.jobs.as_ref()).map(|(p, d)| (t.scope, p, d)))
         .collect::<Result<_, _>>()?;
     let parsed_at = started.elapsed();
-    let estate = assemble(out_scopes, parsed);
+    let inputs = digest_inputs(dir, &tasks, parsed.iter().map(|(_, _, d)| d));
+    let mut estate = assemble(out_scopes, parsed.into_iter().map(|(s, p, _)| (s, p)).collect());
+    estate.inputs = inputs;
     tracing::debug!(
         files = tasks.len(),
         listed_ms = listed_at.as_millis() as u64,
@@ -397,15 +399,51 @@ thread_local! {
     static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn parse_task(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>) -> Result<Parsed, CollectError> {
+/// A file's SHA-256 and size, for the run manifest's estate digest.
+struct FileDigest {
+    sha256: [u8; 32],
+    bytes: u64,
+}
+
+fn parse_task(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>) -> Result<(Parsed, FileDigest), CollectError> {
+    use sha2::Digest;
     BUFFER.with(|buffer| {
         let mut bytes = buffer.borrow_mut();
         bytes.clear();
         fs::File::open(&task.path)
             .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
             .map_err(|e| io_err(&task.path, e))?;
-        parse_bytes(task, scope, jobs, &bytes)
+        let digest = FileDigest { sha256: sha2::Sha256::digest(&bytes[..]).into(), bytes: bytes.len() as u64 };
+        Ok((parse_bytes(task, scope, jobs, &bytes)?, digest))
     })
+}
+
+/// The estate digest: SHA-256 over `sha256sum`-style lines (`<hex>  <path>\n`) of every file
+/// read, with paths relative to the snapshot folder, `/`-separated, in byte order.
+fn digest_inputs<'a>(dir: &Path, tasks: &[Task], digests: impl Iterator<Item = &'a FileDigest>) -> Inputs {
+    use sha2::Digest;
+    let mut lines: Vec<(String, &FileDigest)> = tasks
+        .iter()
+        .zip(digests)
+        .map(|(t, d)| {
+            let rel = t.path.strip_prefix(dir).unwrap_or(&t.path);
+            let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            (rel.join("/"), d)
+        })
+        .collect();
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut h = sha2::Sha256::new();
+    for (path, d) in &lines {
+        h.update(crate::manifest::hex(&d.sha256).as_bytes());
+        h.update(b"  ");
+        h.update(path.as_bytes());
+        h.update(b"\n");
+    }
+    Inputs {
+        files: lines.len(),
+        bytes: lines.iter().map(|(_, d)| d.bytes).sum(),
+        sha256: crate::manifest::hex(&h.finalize()),
+    }
 }
 
 fn parse_bytes(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>, bytes: &[u8]) -> Result<Parsed, CollectError> {

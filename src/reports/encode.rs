@@ -42,18 +42,40 @@ impl Default for EncodeOptions {
     }
 }
 
-/// A rendered report body, kept as the chunks it was rendered in: writing them one after the
-/// other gives the file, and no copy of a multi-gigabyte body is ever made.
+/// Rows rendered together, with the end offset of each row, so that a report can be cut
+/// between any two rows. In JSON, rows inside a chunk are separated by `,`.
+#[derive(Debug, Clone, Default)]
+pub struct Chunk {
+    pub bytes: Vec<u8>,
+    /// `bytes[..ends[i]]` ends with row `i` (its separator, if any, follows).
+    pub ends: Vec<u32>,
+}
+
+/// A rendered report body, kept as the chunks it was rendered in: writing `head`, the chunks
+/// (joined by [`Rendered::joiner`]) and `tail` one after the other gives the file, and no copy
+/// of a multi-gigabyte body is ever made.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    pub parts: Vec<Vec<u8>>,
+    pub format: Format,
+    /// The CSV header line, or `{"reportItems":[`.
+    pub head: Vec<u8>,
+    pub chunks: Vec<Chunk>,
+    /// `]}` and a newline for JSON; empty for CSV.
+    pub tail: Vec<u8>,
     pub rows: usize,
 }
 
-impl Rendered {
+/// One object of a report: the slices that, written in order, are its body.
+#[derive(Debug, Clone, Default)]
+pub struct Body<'a> {
+    pub slices: Vec<&'a [u8]>,
+    pub rows: usize,
+}
+
+impl Body<'_> {
     /// The body's size in bytes.
     pub fn len(&self) -> usize {
-        self.parts.iter().map(Vec::len).sum()
+        self.slices.iter().map(|s| s.len()).sum()
     }
 
     /// Whether the body is empty.
@@ -63,7 +85,107 @@ impl Rendered {
 
     /// The body in one buffer (for small bodies and tests).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.parts.concat()
+        self.slices.concat()
+    }
+}
+
+impl Rendered {
+    /// What separates two chunks: `,` in JSON, nothing in CSV.
+    fn joiner(&self) -> &'static [u8] {
+        match self.format {
+            Format::Csv => b"",
+            Format::Json => b",",
+        }
+    }
+
+    /// The whole report as one body.
+    pub fn body(&self) -> Body<'_> {
+        let mut slices = vec![self.head.as_slice()];
+        for (i, c) in self.chunks.iter().filter(|c| !c.ends.is_empty()).enumerate() {
+            if i > 0 && !self.joiner().is_empty() {
+                slices.push(self.joiner());
+            }
+            slices.push(&c.bytes);
+        }
+        slices.push(&self.tail);
+        slices.retain(|s| !s.is_empty());
+        Body { slices, rows: self.rows }
+    }
+
+    /// The body's size in bytes.
+    pub fn len(&self) -> usize {
+        let chunks = self.chunks.iter().filter(|c| !c.ends.is_empty());
+        let joins = chunks.clone().count().saturating_sub(1) * self.joiner().len();
+        self.head.len() + chunks.map(|c| c.bytes.len()).sum::<usize>() + joins + self.tail.len()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The body in one buffer (for small bodies and tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.body().to_vec()
+    }
+
+    /// Ends a split body: head, rows, tail.
+    fn close<'a>(&'a self, cur: &mut Body<'a>, out: &mut Vec<Body<'a>>) {
+        let mut body = std::mem::take(cur);
+        let mut slices = Vec::with_capacity(body.slices.len() + 2);
+        slices.push(self.head.as_slice());
+        slices.append(&mut body.slices);
+        slices.push(self.tail.as_slice());
+        slices.retain(|s| !s.is_empty());
+        out.push(Body { slices, rows: body.rows });
+    }
+
+    /// Cuts the report between rows into bodies of at most `max_bytes` each, every one a
+    /// complete file: CSV parts repeat the header, JSON parts are whole `{"reportItems":[…]}`
+    /// documents. A report that fits is one body; a single row larger than the limit is a
+    /// body of its own. No byte is copied.
+    pub fn split(&self, max_bytes: usize) -> Vec<Body<'_>> {
+        if self.len() <= max_bytes {
+            return vec![self.body()];
+        }
+        let frame = self.head.len() + self.tail.len();
+        let joiner = self.joiner();
+        let mut out = Vec::new();
+        let mut cur = Body::default();
+        let mut size = frame;
+        for chunk in &self.chunks {
+            // `start` is the byte where the chunk's next unplaced row begins, `row` its index.
+            let (mut start, mut row) = (0usize, 0usize);
+            while row < chunk.ends.len() {
+                let sep = if cur.rows > 0 { joiner.len() } else { 0 };
+                // Rows row..k fit when start..ends[k-1] plus a separator fits.
+                let room = max_bytes.saturating_sub(size + sep);
+                let limit = start + room;
+                let k = row + chunk.ends[row..].partition_point(|&e| e as usize <= limit);
+                if k == row && cur.rows > 0 {
+                    // Not even the next row fits: close this body and start another.
+                    self.close(&mut cur, &mut out);
+                    size = frame;
+                    continue;
+                }
+                // An empty body takes at least one row, however large.
+                let k = k.max(row + 1);
+                let end = chunk.ends[k - 1] as usize;
+                if sep > 0 {
+                    cur.slices.push(joiner);
+                }
+                cur.slices.push(&chunk.bytes[start..end]);
+                cur.rows += k - row;
+                size += sep + end - start;
+                row = k;
+                // Skip the in-chunk separator that follows the last placed row.
+                start = if row < chunk.ends.len() { end + joiner.len() } else { end };
+            }
+        }
+        if cur.rows > 0 || out.is_empty() {
+            self.close(&mut cur, &mut out);
+        }
+        out
     }
 }
 
@@ -180,19 +302,31 @@ fn cell(column: &TemplateColumn, reader: &Reader, row: usize, buf: &mut Vec<u8>)
 /// depend on the number of threads.
 const CHUNK_ROWS: usize = 16_384;
 
+fn csv_writer(capacity: usize) -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::with_capacity(capacity))
+}
+
+fn csv_header(readers: &[(TemplateColumn, Reader)]) -> Result<Vec<u8>, String> {
+    let mut w = csv_writer(1024);
+    w.write_record(readers.iter().map(|(c, _)| c.header.as_str())).map_err(|e| e.to_string())?;
+    w.into_inner().map_err(|e| e.error().to_string())
+}
+
+/// The chunk's row end offsets fit in `u32`: a chunk is `CHUNK_ROWS` rows, far below 4 GiB.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).expect("a rendered chunk is smaller than 4 GiB")
+}
+
 fn csv_chunk(
     readers: &[(TemplateColumn, Reader)],
     rows: std::ops::Range<usize>,
     opts: EncodeOptions,
-    header: bool,
-) -> Result<Vec<u8>, String> {
-    let mut w = csv::WriterBuilder::new()
-        .quote_style(csv::QuoteStyle::Always)
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::with_capacity(rows.len() * 256 + 1024));
-    if header {
-        w.write_record(readers.iter().map(|(c, _)| c.header.as_str())).map_err(|e| e.to_string())?;
-    }
+) -> Result<Chunk, String> {
+    let mut ends = Vec::with_capacity(rows.len());
+    let mut w = csv_writer(rows.len() * 256 + 1024);
     let mut buf = Vec::with_capacity(256);
     let mut quoted = Vec::with_capacity(257);
     for row in rows {
@@ -212,15 +346,19 @@ fn csv_chunk(
             w.write_field(field).map_err(|e| e.to_string())?;
         }
         w.write_record(None::<&[u8]>).map_err(|e| e.to_string())?;
+        w.flush().map_err(|e| e.to_string())?;
+        ends.push(offset(w.get_ref().len()));
     }
-    w.into_inner().map_err(|e| e.error().to_string())
+    let bytes = w.into_inner().map_err(|e| e.error().to_string())?;
+    Ok(Chunk { bytes, ends })
 }
 
 fn json_chunk(
     readers: &[(TemplateColumn, Reader)],
     keys: &[Vec<u8>],
     rows: std::ops::Range<usize>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Chunk, String> {
+    let mut ends = Vec::with_capacity(rows.len());
     let mut out = Vec::with_capacity(rows.len() * 512 + 64);
     let mut buf = Vec::with_capacity(256);
     for (i, row) in rows.enumerate() {
@@ -243,8 +381,9 @@ fn json_chunk(
             }
         }
         out.push(b'}');
+        ends.push(offset(out.len()));
     }
-    Ok(out)
+    Ok(Chunk { bytes: out, ends })
 }
 
 /// Renders a report frame (already filtered and sorted) with a template.
@@ -261,13 +400,15 @@ pub fn render(
     let chunks: Vec<std::ops::Range<usize>> =
         (0..rows.div_ceil(CHUNK_ROWS).max(1)).map(|i| i * CHUNK_ROWS..((i + 1) * CHUNK_ROWS).min(rows)).collect();
     let write_err = |message: String| RenderError::Write { template: template.name.clone(), message };
-    let parts = match format {
-        Format::Csv => chunks
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, range)| csv_chunk(&readers, range, opts, i == 0))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(write_err)?,
+    let (head, chunks, tail) = match format {
+        Format::Csv => {
+            let chunks = chunks
+                .into_par_iter()
+                .map(|range| csv_chunk(&readers, range, opts))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(write_err)?;
+            (csv_header(&readers).map_err(write_err)?, chunks, Vec::new())
+        }
         Format::Json => {
             let keys: Vec<Vec<u8>> = readers
                 .iter()
@@ -277,24 +418,15 @@ pub fn render(
                     k
                 })
                 .collect();
-            let items: Vec<Vec<u8>> = chunks
+            let chunks = chunks
                 .into_par_iter()
                 .map(|range| json_chunk(&readers, &keys, range))
-                .collect::<Result<_, _>>()
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(write_err)?;
-            let mut parts = Vec::with_capacity(items.len() * 2 + 2);
-            parts.push(b"{\"reportItems\":[".to_vec());
-            for (i, part) in items.into_iter().filter(|p| !p.is_empty()).enumerate() {
-                if i > 0 {
-                    parts.push(b",".to_vec());
-                }
-                parts.push(part);
-            }
-            parts.push(b"]}\n".to_vec());
-            parts
+            (b"{\"reportItems\":[".to_vec(), chunks, b"]}\n".to_vec())
         }
     };
-    Ok(Rendered { parts, rows })
+    Ok(Rendered { format, head, chunks, tail, rows })
 }
 
 fn starts_like_formula_bytes(s: &[u8]) -> bool {
@@ -385,6 +517,40 @@ formats = ["json"]
             .map(|(v, n)| vec![v.unwrap_or_default().to_string(), n.to_string()])
             .collect();
         assert_eq!(rows, want);
+    }
+
+    #[test]
+    fn split_cuts_between_rows_and_keeps_each_part_whole() {
+        let df = df!("a" => ["r1", "row-two-is-longer", "r3"], "n" => [1i64, 2, 3], "o" => [None::<&str>; 3]).unwrap();
+        for format in [Format::Csv, Format::Json] {
+            let out = render(&df, &template(), format, (0, 0), EncodeOptions::default()).unwrap();
+            let whole = out.to_vec();
+            assert_eq!(out.split(whole.len()).len(), 1);
+            assert_eq!(out.split(usize::MAX)[0].to_vec(), whole);
+            // A limit smaller than any row: one row per part, each part a whole document.
+            let parts = out.split(1);
+            assert_eq!(parts.len(), 3, "{format:?}");
+            assert_eq!(parts.iter().map(|p| p.rows).collect::<Vec<_>>(), vec![1, 1, 1]);
+            let texts: Vec<String> = parts.iter().map(|p| String::from_utf8(p.to_vec()).unwrap()).collect();
+            match format {
+                Format::Csv => {
+                    assert!(texts.iter().all(|t| t.starts_with("\"A\",\"N\"\r\n")), "{texts:?}");
+                    assert_eq!(texts[1], "\"A\",\"N\"\r\n\"row-two-is-longer\",\"2\"\r\n");
+                }
+                Format::Json => {
+                    assert_eq!(texts[2], "{\"reportItems\":[{\"a\":\"r3\",\"n\":3,\"o\":null}]}\n");
+                }
+            }
+            // Two rows fit exactly; the third goes on.
+            let two = parts[0].len() + parts[1].len() - out.head.len() - out.tail.len()
+                + if format == Format::Json { 1 } else { 0 };
+            let cut = out.split(two);
+            assert_eq!(cut.iter().map(|p| p.rows).collect::<Vec<_>>(), vec![2, 1], "{format:?}");
+            assert!(cut.iter().all(|p| p.len() <= two));
+        }
+        let empty = render(&df.head(Some(0)), &template(), Format::Json, (0, 0), EncodeOptions::default()).unwrap();
+        assert_eq!(empty.split(1).len(), 1);
+        assert_eq!(empty.to_vec(), b"{\"reportItems\":[]}\n");
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! - `crossaccount` replaces the account when the plan's `ReportSetting` names `Accounts` or
 //!   `OrganizationUnits`; `crossregion` replaces the region when it names `Regions`. This is
 //!   what made the observed path change when a plan's account scope changed.
-//! - No `_<n>` part suffix: reports are not split (that is the S3 delivery's business).
+//! - The `_<n>` part suffix appears only when a report is split (over `--max-object-bytes`,
+//!   50 MiB by default, as Audit Manager's 50 MB): `_1`, `_2`, … before the extension. A
+//!   report that fits in one object keeps the plain name, so most keys never change shape;
+//!   the run manifest lists the parts of every report.
 
 use crate::time::{self, Millis};
 
@@ -54,6 +57,14 @@ pub fn report_key(k: &KeyParts) -> String {
     key
 }
 
+/// The key of part `n` (from 1) of a split report: `_<n>` before the extension.
+pub fn part_key(key: &str, n: usize) -> String {
+    match key.rsplit_once('.') {
+        Some((stem, ext)) if !ext.contains('/') => format!("{stem}_{n}.{ext}"),
+        _ => format!("{key}_{n}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +90,6 @@ mod tests {
         k.account = None;
         k.region = None;
         assert!(report_key(&k).starts_with("Backup/crossaccount/crossregion/2022/07/06/daily_jobs/"));
+        assert!(part_key(&report_key(&k), 2).ends_with("_2022-07-05T00:00:00Z_2022-07-06T00:00:00Z_2.csv"));
     }
 }

@@ -48,10 +48,20 @@ pub enum PlanError {
     Format { plan: String, format: String },
     #[error("report plan `{plan}`: {message}")]
     Scope { plan: String, message: String },
-    #[error(
-        "report plan `{plan}`: template `{template}` needs the controls engine, which this version does not have yet"
-    )]
-    Unsupported { plan: String, template: String },
+    #[error("report plan `{plan}` is not in the estate, the plan files or the request")]
+    Unknown { plan: String },
+}
+
+impl PlanError {
+    /// The name of the plan the error is about.
+    pub fn plan(&self) -> &str {
+        match self {
+            PlanError::Template { plan, .. }
+            | PlanError::Format { plan, .. }
+            | PlanError::Scope { plan, .. }
+            | PlanError::Unknown { plan } => plan,
+        }
+    }
 }
 
 /// Reads a `--report-plan-file`: the `describe-report-plan` shape, or a bare `ReportPlan`.

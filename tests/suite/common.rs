@@ -22,8 +22,23 @@ pub fn config(source: PathBuf, now: &str) -> RunConfig {
     RunConfig::new(source, parse_iso(now).expect("test clock"))
 }
 
-/// Every file below `root`, by relative path, with its bytes.
+/// Every report file below `root`, by relative path, with its bytes (run manifests, which
+/// carry timings and absolute locations, are left out; see [`manifest`]).
 pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut all = files(root);
+    all.retain(|k, _| !k.starts_with("manifests/"));
+    all
+}
+
+/// The one run manifest below `root`.
+pub fn manifest(root: &Path) -> serde_json::Value {
+    let manifests: Vec<_> = files(root).into_iter().filter(|(k, _)| k.starts_with("manifests/")).collect();
+    assert_eq!(manifests.len(), 1, "expected one manifest below {}", root.display());
+    serde_json::from_slice(&manifests[0].1).expect("the manifest is JSON")
+}
+
+/// Every file below `root`, by relative path, with its bytes.
+pub fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();

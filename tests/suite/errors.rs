@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use backup_audit::estate::{self, ReadOptions};
-use backup_audit::sinks::LocalDir;
+use backup_audit::sinks::{Delivery, LocalDir};
 
 use super::common::config;
 
@@ -115,11 +115,13 @@ fn a_bad_report_plan_is_reported_and_the_others_still_run() {
     fs::write(plans.join("typo.json"), plan("typo", "BACKUP_JOBS_REPORT", "CSV")).unwrap();
     fs::write(plans.join("xml.json"), plan("xml", "COPY_JOB_REPORT", "XML")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let outcome =
-        backup_audit::run(&config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"), &LocalDir::new(out.path()))
-            .unwrap();
+    let outcome = backup_audit::run(
+        &config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"),
+        &Delivery::to(LocalDir::new(out.path())),
+    )
+    .unwrap();
     assert_eq!(outcome.delivered.len(), 1);
-    assert_eq!(outcome.exit_code(), 2);
+    assert_eq!(outcome.exit_code(false), 2);
     assert_eq!(
         outcome.plan_errors,
         vec![

@@ -6,7 +6,7 @@
 //! duplicate job id from an overlapping page (kept once), both timestamp encodings, a status
 //! message with a comma and quotes, and one that a spreadsheet would run as a formula.
 
-use backup_audit::sinks::LocalDir;
+use backup_audit::sinks::{Delivery, LocalDir};
 
 use super::common::{assert_tree_matches, config, fixture, golden, tree};
 
@@ -14,8 +14,9 @@ use super::common::{assert_tree_matches, config, fixture, golden, tree};
 fn basic_estate_reports_match_golden_files() {
     let out = tempfile::tempdir().unwrap();
     let outcome =
-        backup_audit::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &LocalDir::new(out.path())).unwrap();
-    assert_eq!(outcome.exit_code(), 0, "{:?} {:?}", outcome.plan_errors, outcome.delivery_errors);
+        backup_audit::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &Delivery::to(LocalDir::new(out.path())))
+            .unwrap();
+    assert_eq!(outcome.exit_code(false), 0, "{:?} {:?}", outcome.plan_errors, outcome.delivery_errors);
     assert_eq!(outcome.delivered.len(), 11);
     assert_tree_matches(out.path(), &golden("basic"));
 }
@@ -24,15 +25,16 @@ fn basic_estate_reports_match_golden_files() {
 fn same_inputs_and_now_give_identical_bytes() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let cfg = config(fixture("basic"), "2024-03-02T04:00:00Z");
-    backup_audit::run(&cfg, &LocalDir::new(a.path())).unwrap();
-    backup_audit::run(&cfg, &LocalDir::new(b.path())).unwrap();
+    backup_audit::run(&cfg, &Delivery::to(LocalDir::new(a.path()))).unwrap();
+    backup_audit::run(&cfg, &Delivery::to(LocalDir::new(b.path()))).unwrap();
     assert_eq!(tree(a.path()), tree(b.path()));
 }
 
 #[test]
 fn window_edges_and_active_jobs() {
     let out = tempfile::tempdir().unwrap();
-    backup_audit::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &LocalDir::new(out.path())).unwrap();
+    backup_audit::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &Delivery::to(LocalDir::new(out.path())))
+        .unwrap();
     let csv = std::fs::read_to_string(out.path().join(
         "audit/Backup/111122223333/us-east-1/2024/03/02/daily_backup/BACKUP_JOB_REPORT_daily_backup_2024-03-01T00:00:00Z_2024-03-02T00:00:00Z.csv",
     ))
@@ -62,7 +64,7 @@ fn last_24h_and_custom_windows() {
         from: backup_audit::time::parse_iso("2024-02-28T00:00:00Z").unwrap(),
         to: backup_audit::time::parse_iso("2024-02-29T00:00:00Z").unwrap(),
     };
-    let outcome = backup_audit::run(&cfg, &LocalDir::new(out.path())).unwrap();
+    let outcome = backup_audit::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
     let backup = outcome.delivered.iter().find(|d| d.plan == "daily_backup" && d.key.ends_with(".csv")).unwrap();
     assert!(backup.key.contains(
         "/2024/02/29/daily_backup/BACKUP_JOB_REPORT_daily_backup_2024-02-28T00:00:00Z_2024-02-29T00:00:00Z.csv"
@@ -103,7 +105,7 @@ fn report_plan_files_and_the_flat_layout_end_to_end() {
     let out = tempfile::tempdir().unwrap();
     let mut cfg = config(estate, "2024-03-02T04:00:00Z");
     cfg.report_plan_files = vec![described, bare];
-    let outcome = backup_audit::run(&cfg, &LocalDir::new(out.path())).unwrap();
+    let outcome = backup_audit::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
     let keys: Vec<&str> = outcome.delivered.iter().map(|d| d.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -134,9 +136,11 @@ fn finished_jobs_without_a_completion_date_are_counted_not_reported() {
     )
     .unwrap();
     let out = tempfile::tempdir().unwrap();
-    let outcome =
-        backup_audit::run(&config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"), &LocalDir::new(out.path()))
-            .unwrap();
+    let outcome = backup_audit::run(
+        &config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"),
+        &Delivery::to(LocalDir::new(out.path())),
+    )
+    .unwrap();
     assert_eq!(outcome.delivered[0].rows, 1, "only the running job");
     assert!(
         outcome

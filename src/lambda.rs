@@ -1,0 +1,324 @@
+//! The AWS Lambda run mode: an event in, one run, the manifest summary out.
+//!
+//! The `bootstrap` binary (cargo feature `lambda`) only connects [`invoke`] to
+//! `lambda_runtime`. Everything else lives here, so tests call the handler in-process without
+//! the Lambda runtime, and the CLI and the Lambda share one pipeline.
+//!
+//! Two events are understood:
+//! - an **EventBridge scheduled event** (`"source": "aws.events"`, `"detail-type": "Scheduled
+//!   Event"`): every report plan for the configured window (default daily). Its `time` is the
+//!   run's `now`, so a retried invocation writes the same keys and the same bytes;
+//! - a **direct invoke** `{"reportPlans": [...], "window": "...", "now": "..."}`, all optional:
+//!   `reportPlans` holds plan names (to narrow the run) or whole `ReportPlan` objects (to run
+//!   them as well); `window` is `daily`, `last-24h` or `<from>/<to>` (ISO-8601); `now` is
+//!   ISO-8601 (default: the snapshot's `CollectedAt`, else the clock).
+//!
+//! Configuration comes from environment variables, listed on [`LambdaConfig::from_env`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::estate::model::ReportPlan;
+use crate::sinks::s3::{AwsOptions, S3Options, Sse, parse_url};
+use crate::sinks::{Delivery, LocalDir, S3Sinks};
+use crate::time::{self, Millis};
+use crate::window::WindowSpec;
+use crate::{DisplayChain, RunConfig};
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    /// An environment variable is missing or malformed.
+    #[error("environment variable {variable}: {message}")]
+    Config { variable: &'static str, message: String },
+    /// The event is neither a scheduled event nor a valid direct invoke.
+    #[error("event: {0}")]
+    Event(String),
+    /// The pipeline stopped (unreadable estate, bad template, …).
+    #[error("run failed: {0}")]
+    Pipeline(String),
+    /// The run finished, but not everything was delivered or some input was invalid. The
+    /// summary is the same document a successful invocation returns.
+    #[error("run finished with exit code {exit_code}: {summary}")]
+    Incomplete { exit_code: u8, summary: Value },
+}
+
+/// The Lambda's configuration, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct LambdaConfig {
+    pub source: PathBuf,
+    /// `s3://bucket/prefix` or a folder; `None`: each plan's own delivery channel.
+    pub out: Option<String>,
+    pub window: WindowSpec,
+    pub report_plan_names: Vec<String>,
+    pub max_object_bytes: usize,
+    pub aws: AwsOptions,
+    pub s3: S3Options,
+}
+
+impl LambdaConfig {
+    /// Reads the configuration through `var` (the process environment in `bootstrap`):
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `BACKUP_AUDIT_SOURCE` | the estate snapshot folder (required) |
+    /// | `BACKUP_AUDIT_OUT` | `s3://bucket/prefix` (default: each plan's ReportDeliveryChannel) |
+    /// | `BACKUP_AUDIT_WINDOW` | `daily` (default) or `last-24h`, for scheduled events |
+    /// | `BACKUP_AUDIT_REPORT_PLANS` | comma-separated plan names to run (default: all) |
+    /// | `BACKUP_AUDIT_EXPECTED_BUCKET_OWNER` | account id that must own the bucket |
+    /// | `BACKUP_AUDIT_SSE`, `BACKUP_AUDIT_SSE_KMS_KEY_ID` | `AES256` or `aws:kms`, and the key |
+    /// | `BACKUP_AUDIT_MAX_OBJECT_BYTES` | split threshold (default 50 MiB) |
+    /// | `BACKUP_AUDIT_MAX_ATTEMPTS` | attempts per S3 request (default 5) |
+    /// | `BACKUP_AUDIT_S3_ENDPOINT_URL`, `BACKUP_AUDIT_S3_PATH_STYLE` | S3-compatible server |
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<LambdaConfig, LambdaError> {
+        let get = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let bad = |variable: &'static str, message: String| LambdaError::Config { variable, message };
+        let number = |variable: &'static str, default: usize| -> Result<usize, LambdaError> {
+            get(variable).map_or(Ok(default), |v| {
+                v.parse().map_err(|_| bad(variable, format!("`{v}` is not a positive whole number")))
+            })
+        };
+        let source = get("BACKUP_AUDIT_SOURCE")
+            .ok_or_else(|| bad("BACKUP_AUDIT_SOURCE", "is not set; it names the estate snapshot folder".into()))?;
+        let out = get("BACKUP_AUDIT_OUT");
+        if let Some(Some(Err(message))) = out.as_deref().map(parse_url) {
+            return Err(bad("BACKUP_AUDIT_OUT", message));
+        }
+        let window = match get("BACKUP_AUDIT_WINDOW").as_deref() {
+            None | Some("daily") => WindowSpec::Daily,
+            Some("last-24h") => WindowSpec::Last24h,
+            Some(other) => return Err(bad("BACKUP_AUDIT_WINDOW", format!("`{other}`; expected daily or last-24h"))),
+        };
+        let sse = match (get("BACKUP_AUDIT_SSE").as_deref(), get("BACKUP_AUDIT_SSE_KMS_KEY_ID")) {
+            (None, None) => None,
+            (None, Some(_)) => return Err(bad("BACKUP_AUDIT_SSE_KMS_KEY_ID", "needs BACKUP_AUDIT_SSE=aws:kms".into())),
+            (Some("AES256"), None) => Some(Sse::Aes256),
+            (Some("aws:kms"), key_id) => Some(Sse::Kms { key_id }),
+            (Some(other), _) => {
+                return Err(bad("BACKUP_AUDIT_SSE", format!("`{other}`; expected AES256 or aws:kms (with a key id)")));
+            }
+        };
+        let owner = get("BACKUP_AUDIT_EXPECTED_BUCKET_OWNER");
+        if let Some(o) = &owner
+            && !(o.len() == 12 && o.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(bad("BACKUP_AUDIT_EXPECTED_BUCKET_OWNER", format!("`{o}` is not a 12-digit account id")));
+        }
+        let path_style = match get("BACKUP_AUDIT_S3_PATH_STYLE").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => return Err(bad("BACKUP_AUDIT_S3_PATH_STYLE", format!("`{other}`; expected true or false"))),
+        };
+        Ok(LambdaConfig {
+            source: PathBuf::from(source),
+            out,
+            window,
+            report_plan_names: get("BACKUP_AUDIT_REPORT_PLANS")
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default(),
+            max_object_bytes: number("BACKUP_AUDIT_MAX_OBJECT_BYTES", crate::DEFAULT_MAX_OBJECT_BYTES)?.max(1),
+            aws: AwsOptions {
+                region: None,
+                profile: None,
+                endpoint_url: get("BACKUP_AUDIT_S3_ENDPOINT_URL"),
+                path_style,
+                max_attempts: number("BACKUP_AUDIT_MAX_ATTEMPTS", 5)? as u32,
+            },
+            s3: S3Options { expected_bucket_owner: owner, sse, ..S3Options::default() },
+        })
+    }
+
+    /// Where this configuration delivers, with S3 sinks from `s3`.
+    pub fn delivery(&self, s3: &S3Sinks) -> Delivery {
+        match self.out.as_deref().map(|o| (o, parse_url(o))) {
+            None => Delivery::to_plan_buckets(s3.clone()),
+            Some((_, Some(Ok((bucket, prefix))))) => Delivery::to(s3.bucket(&bucket, &prefix)),
+            Some((dir, _)) => Delivery::to(LocalDir::new(dir)),
+        }
+    }
+}
+
+/// What one invocation asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub now: Option<Millis>,
+    pub window: Option<WindowSpec>,
+    pub plan_names: Vec<String>,
+    pub plans: Vec<ReportPlan>,
+}
+
+/// A direct invoke's payload.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DirectInvoke {
+    #[serde(default)]
+    report_plans: Vec<PlanRef>,
+    window: Option<String>,
+    now: Option<String>,
+}
+
+/// A plan by name, or a whole plan.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PlanRef {
+    Name(String),
+    Plan(Box<ReportPlan>),
+}
+
+fn parse_time(field: &str, s: &str) -> Result<Millis, LambdaError> {
+    time::parse_iso(s).ok_or_else(|| {
+        LambdaError::Event(format!("`{field}`: `{s}` is not an ISO-8601 time; expected e.g. 2026-11-24T03:00:00Z"))
+    })
+}
+
+/// Reads an event: a scheduled event or a direct invoke.
+pub fn parse_event(event: &Value) -> Result<Request, LambdaError> {
+    let scheduled = event.get("source").and_then(Value::as_str) == Some("aws.events")
+        || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
+    if scheduled {
+        let now = match event.get("time").and_then(Value::as_str) {
+            Some(t) => Some(parse_time("time", t)?),
+            None => None,
+        };
+        return Ok(Request { now, ..Request::default() });
+    }
+    let direct: DirectInvoke = serde_path_to_error::deserialize(event).map_err(|e| {
+        LambdaError::Event(format!(
+            "at `{}`: {}; expected a scheduled event or {{\"reportPlans\": [...], \"window\": \"...\", \"now\": \"...\"}}",
+            e.path(),
+            e.inner()
+        ))
+    })?;
+    let mut request = Request::default();
+    for p in direct.report_plans {
+        match p {
+            PlanRef::Name(n) => request.plan_names.push(n),
+            PlanRef::Plan(p) => request.plans.push(*p),
+        }
+    }
+    request.now = direct.now.as_deref().map(|t| parse_time("now", t)).transpose()?;
+    request.window = match direct.window.as_deref() {
+        None => None,
+        Some("daily") => Some(WindowSpec::Daily),
+        Some("last-24h") => Some(WindowSpec::Last24h),
+        Some(range) => {
+            let (from, to) = range.split_once('/').ok_or_else(|| {
+                LambdaError::Event(format!("`window`: `{range}`; expected daily, last-24h or <from>/<to>"))
+            })?;
+            let (from, to) = (parse_time("window", from)?, parse_time("window", to)?);
+            if from >= to {
+                return Err(LambdaError::Event(format!("`window`: `{range}` does not end after it starts")));
+            }
+            Some(WindowSpec::Range { from, to })
+        }
+    };
+    Ok(request)
+}
+
+/// Runs one event to completion, synchronously. `clock` is the invocation's wall clock, used
+/// only when neither the event nor the snapshot fixes `now`.
+pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: Millis) -> Result<Value, LambdaError> {
+    let request = parse_event(event)?;
+    let now = match request.now {
+        Some(t) => t,
+        None => crate::estate::snapshot::collected_at(&config.source)
+            .map_err(|e| LambdaError::Pipeline(DisplayChain(&e).to_string()))?
+            .unwrap_or(clock),
+    };
+    let mut cfg = RunConfig::new(config.source.clone(), now);
+    cfg.window = request.window.unwrap_or(config.window);
+    cfg.report_plan_names =
+        if request.plan_names.is_empty() { config.report_plan_names.clone() } else { request.plan_names };
+    cfg.report_plans = request.plans;
+    cfg.max_object_bytes = config.max_object_bytes;
+    let outcome = crate::run(&cfg, delivery).map_err(|e| LambdaError::Pipeline(DisplayChain(&e).to_string()))?;
+    let summary = json!({
+        "status": if outcome.complete() { "complete" } else { "incomplete" },
+        "exitCode": outcome.exit_code(false),
+        "now": time::format_millis(outcome.now),
+        "window": {
+            "start": time::format_seconds(outcome.window.start),
+            "end": time::format_seconds(outcome.window.end),
+        },
+        "source": { "files": outcome.inputs.files, "sha256": outcome.inputs.sha256 },
+        "objects": outcome.delivered.len(),
+        "rows": outcome.delivered.iter().map(|d| d.rows).sum::<usize>(),
+        "bytes": outcome.delivered.iter().map(|d| d.bytes).sum::<usize>(),
+        "manifests": outcome.manifests,
+        "plans": outcome.plans.iter().map(|p| json!({
+            "name": p.name,
+            "status": p.status.as_str(),
+            "objects": outcome.delivered.iter().filter(|d| d.plan == p.name).count(),
+            "errors": p.errors,
+        })).collect::<Vec<_>>(),
+        "failures": outcome.plan_errors.iter().chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors).collect::<Vec<_>>(),
+        "nonCompliant": outcome.non_compliant,
+    });
+    match outcome.exit_code(false) {
+        0 => Ok(summary),
+        exit_code => Err(LambdaError::Incomplete { exit_code, summary }),
+    }
+}
+
+/// The async entry point: runs [`handle`] on a blocking thread, because the pipeline is
+/// CPU-bound (rayon) and the S3 sink blocks on the runtime.
+pub async fn invoke(event: Value, config: Arc<LambdaConfig>, s3: S3Sinks, clock: Millis) -> Result<Value, LambdaError> {
+    tokio::task::spawn_blocking(move || {
+        let delivery = config.delivery(&s3);
+        handle(&event, &config, &delivery, clock)
+    })
+    .await
+    .map_err(|e| LambdaError::Pipeline(format!("the run panicked: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn scheduled_event_time_is_now() {
+        let e = json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-24T03:00:00Z"});
+        let r = parse_event(&e).unwrap();
+        assert_eq!(r.now, time::parse_iso("2026-11-24T03:00:00Z"));
+        assert_eq!(r.window, None);
+    }
+
+    #[test]
+    fn direct_invoke_fields() {
+        let e = json!({"reportPlans": ["daily_jobs"], "window": "2026-11-01T00:00:00Z/2026-11-08T00:00:00Z"});
+        let r = parse_event(&e).unwrap();
+        assert_eq!(r.plan_names, vec!["daily_jobs".to_string()]);
+        assert!(matches!(r.window, Some(WindowSpec::Range { .. })));
+        let err = parse_event(&json!({"reportPlan": ["x"]})).unwrap_err().to_string();
+        assert!(err.contains("unknown field `reportPlan`"), "{err}");
+        let err = parse_event(&json!({"window": "weekly"})).unwrap_err().to_string();
+        assert_eq!(err, "event: `window`: `weekly`; expected daily, last-24h or <from>/<to>");
+    }
+
+    #[test]
+    fn environment_errors_name_the_variable() {
+        let err = LambdaConfig::from_env(env(&[])).unwrap_err().to_string();
+        assert!(err.starts_with("environment variable BACKUP_AUDIT_SOURCE: is not set"), "{err}");
+        let err = LambdaConfig::from_env(env(&[("BACKUP_AUDIT_SOURCE", "/x"), ("BACKUP_AUDIT_SSE", "kms")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("BACKUP_AUDIT_SSE: `kms`; expected AES256 or aws:kms"), "{err}");
+        let ok = LambdaConfig::from_env(env(&[
+            ("BACKUP_AUDIT_SOURCE", "/x"),
+            ("BACKUP_AUDIT_OUT", "s3://bucket/prefix"),
+            ("BACKUP_AUDIT_SSE", "aws:kms"),
+            ("BACKUP_AUDIT_SSE_KMS_KEY_ID", "alias/reports"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.s3.sse, Some(Sse::Kms { key_id: Some("alias/reports".into()) }));
+    }
+}
