@@ -250,8 +250,10 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
         "manifests": outcome.manifests,
         "plans": outcome.plans.iter().map(|p| json!({
             "name": p.name,
+            "account": p.account,
+            "region": p.region,
             "status": p.status.as_str(),
-            "objects": outcome.delivered.iter().filter(|d| d.plan == p.name).count(),
+            "objects": p.objects,
             "errors": p.errors,
         })).collect::<Vec<_>>(),
         "failures": outcome.plan_errors.iter().chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors).collect::<Vec<_>>(),

@@ -148,8 +148,14 @@ pub struct Delivered {
 #[derive(Debug, Clone)]
 pub struct PlanOutcome {
     pub name: String,
+    /// The key's account segment (an account id or `crossaccount`; empty for invalid plans).
+    pub account: String,
+    /// The key's region segment (a region or `crossregion`; empty for invalid plans).
+    pub region: String,
     pub template: Option<String>,
     pub status: PlanStatus,
+    /// Objects delivered.
+    pub objects: usize,
     pub errors: Vec<String>,
 }
 
@@ -240,9 +246,11 @@ impl Outcome {
                 .iter()
                 .map(|p| manifest::PlanStatus {
                     name: p.name.clone(),
+                    account: p.account.clone(),
+                    region: p.region.clone(),
                     template: p.template.clone(),
                     status: p.status.as_str(),
-                    objects: self.delivered.iter().filter(|d| d.plan == p.name).count(),
+                    objects: p.objects,
                     errors: p.errors.clone(),
                 })
                 .collect(),
@@ -421,8 +429,11 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
         .iter()
         .map(|e| PlanOutcome {
             name: e.plan().to_string(),
+            account: String::new(),
+            region: String::new(),
             template: None,
             status: PlanStatus::Invalid,
+            objects: 0,
             errors: vec![e.to_string()],
         })
         .collect();
@@ -467,8 +478,11 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
     for p in &planned {
         let mut outcome = PlanOutcome {
             name: p.plan.report_plan_name.clone(),
+            account: p.account_segment.clone().unwrap_or_else(|| "crossaccount".into()),
+            region: p.region_segment.clone().unwrap_or_else(|| "crossregion".into()),
             template: Some(p.template.name.clone()),
             status: PlanStatus::Delivered,
+            objects: 0,
             errors: Vec::new(),
         };
         match deliver_plan(cfg, p, &report_frames, period, delivery, &mut timings) {
@@ -476,6 +490,7 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
                 if !roots.iter().any(|r| r.root() == sink.root()) {
                     roots.push(sink);
                 }
+                outcome.objects = objects.len();
                 delivered.extend(objects);
                 if !errors.is_empty() {
                     outcome.status = PlanStatus::Failed;
@@ -495,7 +510,7 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
         }
         plans.push(outcome);
     }
-    plans.sort_by(|a, b| a.name.cmp(&b.name));
+    plans.sort_by(|a, b| (&a.name, &a.account, &a.region).cmp(&(&b.name, &b.account, &b.region)));
     delivered.sort_by(|a, b| a.location.cmp(&b.location));
     let mut outcome = Outcome {
         now: cfg.now,

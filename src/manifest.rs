@@ -86,6 +86,10 @@ pub struct Source {
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanStatus {
     pub name: String,
+    /// The report's account and region segments (`crossaccount`, `crossregion` for
+    /// multi-account or multi-region plans); empty for a plan that did not resolve.
+    pub account: String,
+    pub region: String,
     pub template: Option<String>,
     /// `delivered`, `failed` (some report could not be rendered or written) or `invalid`
     /// (the plan itself is wrong and did not run).

@@ -11,7 +11,11 @@ mod delivery;
 mod errors;
 #[path = "suite/golden.rs"]
 mod golden;
+#[path = "suite/lambda.rs"]
+mod lambda;
 #[path = "suite/layout.rs"]
 mod layout;
+#[path = "suite/s3.rs"]
+mod s3;
 #[path = "suite/truth.rs"]
 mod truth;

@@ -88,3 +88,68 @@ pub fn assert_tree_matches(actual: &Path, expected: &Path) {
 pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_backup-audit"))
 }
+
+/// The S3 test server's endpoint, which `scripts/test.sh` (the README's test command, also run
+/// by CI) starts and exports.
+pub fn s3_endpoint() -> String {
+    std::env::var("BACKUP_AUDIT_TEST_S3")
+        .expect("BACKUP_AUDIT_TEST_S3 is not set: run the tests with scripts/test.sh, which starts the S3 test server")
+}
+
+/// The account that owns every bucket of the S3 test server (moto's default account).
+pub const S3_OWNER: &str = "123456789012";
+
+/// A tokio runtime for the S3 client of one test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// An S3 client for the test server with dummy credentials, path-style addressing and
+/// `max_attempts` attempts per request.
+pub fn s3_client(rt: &tokio::runtime::Runtime, max_attempts: u32) -> aws_sdk_s3::Client {
+    let conf = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests"))
+            .endpoint_url(s3_endpoint())
+            .load(),
+    );
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(max_attempts)
+        .with_initial_backoff(std::time::Duration::from_millis(10));
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).retry_config(retry).build(),
+    )
+}
+
+/// Creates a bucket (a fresh name per test keeps tests independent).
+pub fn create_bucket(rt: &tokio::runtime::Runtime, client: &aws_sdk_s3::Client, bucket: &str) {
+    rt.block_on(client.create_bucket().bucket(bucket).send()).expect("create the test bucket");
+}
+
+/// Every object of a bucket, by key, with its bytes.
+pub fn objects(rt: &tokio::runtime::Runtime, client: &aws_sdk_s3::Client, bucket: &str) -> BTreeMap<String, Vec<u8>> {
+    rt.block_on(async {
+        let mut out = BTreeMap::new();
+        let mut pages = client.list_objects_v2().bucket(bucket).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for o in page.unwrap().contents() {
+                let key = o.key().unwrap().to_string();
+                let body = client.get_object().bucket(bucket).key(&key).send().await.unwrap().body;
+                out.insert(key, body.collect().await.unwrap().into_bytes().to_vec());
+            }
+        }
+        out
+    })
+}
+
+/// Adds what a CLI run against the S3 test server needs: dummy credentials and the endpoint
+/// (call it after the subcommand's own arguments).
+pub fn s3_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("BACKUP_AUDIT_EXPECTED_BUCKET_OWNER")
+        .args(["--endpoint-url", &s3_endpoint(), "--s3-path-style", "--max-attempts", "3"])
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command. Installs the S3 test server (moto, from PyPI, into .venv) on first use,
+# starts it on 127.0.0.1, runs `cargo test` against it, and stops it.
+# Arguments are passed to `cargo test` (e.g. `scripts/test.sh s3::`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_VERSION=5.2.5
+if ! .venv/bin/python -c "import moto, werkzeug" 2>/dev/null; then
+    echo "== installing moto[server]==$MOTO_VERSION into .venv (once)"
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+mkdir -p target
+port_file=$(mktemp -u target/s3-server-port.XXXXXX)
+.venv/bin/python tests/s3/s3_server.py --port-file "$port_file" > target/s3-server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$port_file"' EXIT
+for _ in $(seq 1 100); do
+    [ -s "$port_file" ] && break
+    kill -0 $server 2>/dev/null || { cat target/s3-server.log; echo "the S3 test server did not start" >&2; exit 1; }
+    sleep 0.1
+done
+[ -s "$port_file" ] || { cat target/s3-server.log; echo "the S3 test server did not start in 10 s" >&2; exit 1; }
+export BACKUP_AUDIT_TEST_S3="http://127.0.0.1:$(cat "$port_file")"
+echo "== S3 test server at $BACKUP_AUDIT_TEST_S3"
+cargo test "$@"

@@ -1,0 +1,91 @@
+//! The Lambda handler, invoked in-process with an EventBridge scheduled event and with direct
+//! invokes, against the demo estate and the S3 test server.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use backup_audit::lambda::{self, LambdaConfig, LambdaError};
+use backup_audit::sinks::S3Sinks;
+use serde_json::{Value, json};
+
+use super::common::{S3_OWNER, create_bucket, fixture, objects, runtime, s3_client};
+
+fn demo() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate").display().to_string()
+}
+
+fn config(out: &str) -> LambdaConfig {
+    let out = out.to_string();
+    LambdaConfig::from_env(move |k| match k {
+        "BACKUP_AUDIT_SOURCE" => Some(demo()),
+        "BACKUP_AUDIT_OUT" => Some(out.clone()),
+        "BACKUP_AUDIT_EXPECTED_BUCKET_OWNER" => Some(S3_OWNER.to_string()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// A clock far from the demo's `now`: the event's time must win over it.
+const CLOCK_2030: i64 = 1_893_456_000_000;
+
+#[test]
+fn a_scheduled_event_runs_every_plan_for_the_daily_window() {
+    let rt = runtime();
+    let client = s3_client(&rt, 3);
+    create_bucket(&rt, &client, "lambda-nightly");
+    let config = config("s3://lambda-nightly/backup-audit");
+    let sinks = S3Sinks::new(client.clone(), rt.handle().clone(), config.s3.clone());
+    let event: Value = serde_json::from_slice(&std::fs::read(fixture("lambda/scheduled-event.json")).unwrap()).unwrap();
+
+    let summary = rt.block_on(lambda::invoke(event, Arc::new(config), sinks, CLOCK_2030)).unwrap();
+
+    assert_eq!(summary["status"], "complete", "{summary:#}");
+    assert_eq!(summary["now"], "2026-11-24T03:00:00.000Z");
+    assert_eq!(summary["window"], json!({"start": "2026-11-23T00:00:00Z", "end": "2026-11-24T00:00:00Z"}));
+    // Five plans in each of two accounts times two regions, plus one organisation-wide plan.
+    let plans = summary["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 21, "{summary:#}");
+    assert!(plans.iter().all(|p| p["status"] == "delivered" && p["objects"].as_u64() >= Some(1)), "{summary:#}");
+    let manifest = "backup-audit/manifests/2026/11/24/manifest_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.json";
+    assert_eq!(summary["manifests"], json!([format!("s3://lambda-nightly/{manifest}")]));
+
+    let stored = objects(&rt, &client, "lambda-nightly");
+    assert_eq!(stored.len(), summary["objects"].as_u64().unwrap() as usize + 1, "reports plus the manifest");
+    let m: Value = serde_json::from_slice(&stored[manifest]).unwrap();
+    assert_eq!(m["objects"].as_array().unwrap().len(), stored.len() - 1);
+    assert_eq!(m["source"]["sha256"], summary["source"]["sha256"]);
+}
+
+#[test]
+fn a_direct_invoke_runs_the_named_plans_for_its_window() {
+    let rt = runtime();
+    let client = s3_client(&rt, 3);
+    create_bucket(&rt, &client, "lambda-direct");
+    let config = Arc::new(config("s3://lambda-direct"));
+    let sinks = S3Sinks::new(client.clone(), rt.handle().clone(), config.s3.clone());
+    let event = json!({"reportPlans": ["daily_copy_jobs"], "window": "last-24h", "now": "2026-11-24T02:30:00Z"});
+
+    let summary = rt.block_on(lambda::invoke(event, config.clone(), sinks.clone(), CLOCK_2030)).unwrap();
+
+    assert_eq!(summary["window"], json!({"start": "2026-11-23T02:30:00Z", "end": "2026-11-24T02:30:00Z"}));
+    let plans = summary["plans"].as_array().unwrap();
+    assert!(!plans.is_empty() && plans.iter().all(|p| p["name"] == "daily_copy_jobs"), "{summary:#}");
+    let stored = objects(&rt, &client, "lambda-direct");
+    assert!(
+        stored.keys().filter(|k| !k.starts_with("manifests/")).all(|k| k.contains("/daily_copy_jobs/COPY_JOB_REPORT_"))
+    );
+
+    // A plan that does not exist fails the invocation (so that Lambda's error metrics and
+    // retries see it) and the summary says why.
+    let event = json!({"reportPlans": ["nightly_typo"]});
+    match rt.block_on(lambda::invoke(event, config, sinks, CLOCK_2030)) {
+        Err(LambdaError::Incomplete { exit_code, summary }) => {
+            assert_eq!(exit_code, 2);
+            assert_eq!(
+                summary["failures"],
+                json!(["report plan `nightly_typo` is not in the estate, the plan files or the request"])
+            );
+        }
+        other => panic!("expected an incomplete run, got {other:?}"),
+    }
+}
