@@ -46,6 +46,18 @@ pub enum LambdaError {
     Incomplete { exit_code: u8, summary: Value },
 }
 
+impl LambdaError {
+    /// A short name of the failure, for the Lambda error response's `errorType`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LambdaError::Config { .. } => "BackupAudit.Config",
+            LambdaError::Event(_) => "BackupAudit.Event",
+            LambdaError::Pipeline(_) => "BackupAudit.Pipeline",
+            LambdaError::Incomplete { .. } => "BackupAudit.Incomplete",
+        }
+    }
+}
+
 /// The Lambda's configuration, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct LambdaConfig {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use backup_audit::lambda::{self, LambdaConfig};
 use backup_audit::sinks::{S3Sinks, s3};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
@@ -24,7 +24,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sinks = S3Sinks::new(client, tokio::runtime::Handle::current(), config.s3.clone());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (config, sinks) = (config.clone(), sinks.clone());
-        async move { lambda::invoke(event.payload, config, sinks, clock()).await }
+        async move {
+            lambda::invoke(event.payload, config, sinks, clock()).await.map_err(|e| {
+                tracing::error!(error_type = e.kind(), "{e}");
+                Diagnostic { error_type: e.kind().into(), error_message: e.to_string() }
+            })
+        }
     }))
     .await
 }
