@@ -11,18 +11,7 @@
 source "$(dirname "$0")/common.sh"
 RUNS=${RUNS:-3}
 
-if [ ! -f "$DATA/estate/snapshot.json" ]; then
-  rm -rf "$DATA/estate"
-  mkdir -p "$DATA"
-  echo "== generating the estate (once)"
-  /usr/bin/time -f "generate: %e s wall, %M KB peak RSS" \
-    "$BIN" generate --out "$DATA/estate" --accounts 1 --regions us-east-1 --resources 33334 --days 30 \
-      --backup-jobs 1000000 --copy-jobs 200000 --restore-jobs 20000 --max-recovery-points 20000 --frameworks 0 \
-      --now "$NOW" --seed 42
-fi
-echo "== estate: $(du -sh --apparent-size "$DATA/estate" | cut -f1), $(find "$DATA/estate" -name '*.json' | wc -l) files"
-# Warm the page cache so the runs measure parsing, not the disk.
-cat "$DATA"/estate/*/*/list-*-jobs/*.json > /dev/null
+job_estate
 
 for i in $(seq 1 "$RUNS"); do
   rm -rf "$DATA/reports"
