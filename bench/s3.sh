@@ -41,7 +41,7 @@ for i in $(seq 1 "$RUNS"); do
     2> "$DATA/run-local.log" > /dev/null || { cat "$DATA/run-local.log"; exit 1; }
   /usr/bin/time -f "  s3:    %e s wall, %M KB peak RSS" \
     "$BIN" --log-format json run --source "$DATA/estate" --out "s3://bench/reports" --now "$NOW" \
-      --endpoint-url "$endpoint" --s3-path-style ${S3_ARGS:-} \
+      --s3-endpoint-url "$endpoint" --s3-path-style ${S3_ARGS:-} \
     2> "$DATA/run-s3.log" > /dev/null || { cat "$DATA/run-s3.log"; exit 1; }
   grep -h "wall" "$DATA/run-local.log" "$DATA/run-s3.log" || true
   local_ms=$(write_ms "$DATA/run-local.log")

@@ -47,16 +47,37 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// List the built-in controls, or check control definition files.
     Controls(ControlsArgs),
+    /// Collect the estate from AWS into a snapshot folder (read-only calls).
+    Snapshot(SnapshotArgs),
     /// Write a synthetic estate snapshot (for demos, tests and benchmarks).
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Where to collect from: `aws`.
+    #[arg(long, value_name = "aws", value_parser = ["aws"])]
+    pub source: String,
+    /// A new or empty folder for the snapshot.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The snapshot's clock (its CollectedAt and the end of the job lists), ISO-8601
+    /// (default: now).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<Millis>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Where the estate comes from and which clock and window apply.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// The estate snapshot folder (see the README's "Estate layout").
-    #[arg(long, value_name = "DIR")]
+    /// The estate: a snapshot folder (see the README's "Estate layout"), or `aws` to collect
+    /// it live (the folder `./aws` is written `./aws`).
+    #[arg(long, value_name = "DIR|aws")]
     pub source: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// The run's clock, ISO-8601 (default: the snapshot's `snapshot.json` CollectedAt, else now).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub now: Option<Millis>,
@@ -84,6 +105,67 @@ pub struct SourceArgs {
     /// Also evaluate this framework (DescribeFramework JSON) in every account and region.
     #[arg(long = "framework-file", value_name = "FILE")]
     pub framework_files: Vec<PathBuf>,
+}
+
+/// How to reach AWS: live collection (`--source aws`) and S3 delivery.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// Regions to collect, comma-separated (default: AWS_REGION or the profile's region).
+    #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+    pub regions: Vec<String>,
+    /// Accounts to collect, comma-separated, each through --role-name (default: the
+    /// credentials' own account).
+    #[arg(long, value_delimiter = ',', value_name = "ACCOUNT,...", requires = "role_name")]
+    pub accounts: Vec<String>,
+    /// The role assumed in each of --accounts: arn:aws:iam::<account>:role/<ROLE>.
+    #[arg(long, value_name = "ROLE")]
+    pub role_name: Option<String>,
+    /// Named AWS profile of the shared config files.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// An endpoint for AWS Backup, the tagging API and STS instead of AWS (emulators, the
+    /// tests' replay endpoint).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS requests in flight at once during collection, over all accounts and regions.
+    #[arg(long, default_value_t = 32)]
+    pub max_concurrency: usize,
+    /// Attempts per AWS request, first try included; throttling and 5xx are retried with
+    /// backoff (adaptive mode for collection, standard for S3).
+    #[arg(long, default_value_t = 10)]
+    pub max_attempts: u32,
+    /// How many days back the job lists are collected.
+    #[arg(long, default_value_t = 30)]
+    pub job_days: u32,
+    /// Time slices per job list, collected concurrently.
+    #[arg(long, default_value_t = 30)]
+    pub job_slices: u32,
+    /// Keep the collected snapshot in this new folder (default: a temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub snapshot_dir: Option<PathBuf>,
+}
+
+impl AwsArgs {
+    /// The collector options.
+    pub fn collect(&self, now: Millis) -> crate::collect::CollectOptions {
+        crate::collect::CollectOptions {
+            accounts: self.accounts.clone(),
+            role_name: self.role_name.clone(),
+            regions: self.regions.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            max_concurrency: self.max_concurrency,
+            max_attempts: self.max_attempts,
+            job_days: self.job_days,
+            job_slices: self.job_slices,
+            now,
+        }
+    }
+}
+
+/// Whether `--source` asks for live collection.
+pub fn is_live(source: &std::path::Path) -> bool {
+    source.as_os_str() == "aws"
 }
 
 /// The window argument.
@@ -137,18 +219,12 @@ pub struct S3Args {
     /// AWS region of the S3 client (default: AWS_REGION or the profile's region).
     #[arg(long = "s3-region", value_name = "REGION")]
     pub s3_region: Option<String>,
-    /// Named AWS profile.
-    #[arg(long, env = "AWS_PROFILE")]
-    pub profile: Option<String>,
     /// An S3-compatible endpoint instead of AWS, e.g. http://127.0.0.1:5055.
     #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
+    pub s3_endpoint_url: Option<String>,
     /// Path-style S3 addressing (most S3-compatible servers need it).
     #[arg(long)]
     pub s3_path_style: bool,
-    /// Attempts per S3 request, first try included; 5xx and SlowDown are retried with backoff.
-    #[arg(long, default_value_t = 5)]
-    pub max_attempts: u32,
     /// Bodies larger than this use a multipart upload.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024, hide = true)]
     pub multipart_threshold: usize,
@@ -169,14 +245,14 @@ pub enum SseArg {
 }
 
 impl S3Args {
-    /// The client options.
-    pub fn aws(&self) -> crate::sinks::s3::AwsOptions {
+    /// The client options (profile and attempts are shared with collection).
+    pub fn aws(&self, shared: &AwsArgs) -> crate::sinks::s3::AwsOptions {
         crate::sinks::s3::AwsOptions {
             region: self.s3_region.clone(),
-            profile: self.profile.clone(),
-            endpoint_url: self.endpoint_url.clone(),
+            profile: shared.profile.clone(),
+            endpoint_url: self.s3_endpoint_url.clone(),
             path_style: self.s3_path_style,
-            max_attempts: self.max_attempts,
+            max_attempts: shared.max_attempts,
         }
     }
 

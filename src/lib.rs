@@ -12,6 +12,7 @@
 //! The clock is an input ([`RunConfig::now`]): the same estate and `now` give the same bytes.
 
 pub mod cli;
+pub mod collect;
 pub mod controls;
 pub mod estate;
 pub mod frames;
@@ -66,6 +67,8 @@ pub struct RunConfig {
     pub report_plans: Vec<estate::model::ReportPlan>,
     /// Reports larger than this are split into `_1`, `_2`, … objects.
     pub max_object_bytes: usize,
+    /// Whether `source` was just collected from AWS (`--source aws`), for the manifest.
+    pub live: bool,
 }
 
 /// Audit Manager splits reports over 50 MB; we read that as 50 MiB.
@@ -87,6 +90,7 @@ impl RunConfig {
             report_plan_names: Vec::new(),
             report_plans: Vec::new(),
             max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+            live: false,
         }
     }
 }
@@ -193,6 +197,8 @@ pub struct Outcome {
     pub evaluation_errors: Vec<String>,
     /// Reports (or manifests) that were rendered but could not be written.
     pub delivery_errors: Vec<String>,
+    /// Parts of the estate the live collector could not read: the run is partial.
+    pub collection_failures: Vec<String>,
     pub warnings: Vec<String>,
     pub timings: Timings,
     /// Jobs kept by the window, per template family.
@@ -203,11 +209,14 @@ pub struct Outcome {
     pub inputs: estate::Inputs,
     /// Where the run manifest was written (one per root the run wrote to).
     pub manifests: Vec<String>,
+    /// Whether the estate was collected live (`--source aws`).
+    pub live: bool,
 }
 
 impl Outcome {
     /// 1 when a write failed, 2 when a plan or framework was invalid, 3 when a control is
-    /// NON_COMPLIANT and `fail_on_noncompliant` is set, else 0.
+    /// NON_COMPLIANT and `fail_on_noncompliant` is set, 4 when part of the estate could not be
+    /// collected, else 0. The lowest non-zero code wins.
     pub fn exit_code(&self, fail_on_noncompliant: bool) -> u8 {
         if !self.delivery_errors.is_empty() {
             1
@@ -215,14 +224,18 @@ impl Outcome {
             2
         } else if fail_on_noncompliant && self.non_compliant {
             3
+        } else if !self.collection_failures.is_empty() {
+            4
         } else {
             0
         }
     }
 
-    /// Whether every planned report was delivered.
+    /// Whether every planned report was delivered from a fully collected estate.
     pub fn complete(&self) -> bool {
-        self.delivery_errors.is_empty() && self.plans.iter().all(|p| p.status == PlanStatus::Delivered)
+        self.delivery_errors.is_empty()
+            && self.collection_failures.is_empty()
+            && self.plans.iter().all(|p| p.status == PlanStatus::Delivered)
     }
 
     /// The run manifest.
@@ -235,7 +248,7 @@ impl Outcome {
             now: time::format_millis(self.now),
             window: manifest::window_info((self.window.start, self.window.end)),
             source: manifest::Source {
-                kind: "snapshot",
+                kind: if self.live { "aws" } else { "snapshot" },
                 location: source.display().to_string(),
                 files: self.inputs.files,
                 bytes: self.inputs.bytes,
@@ -271,8 +284,9 @@ impl Outcome {
                 })
                 .collect(),
             failures: self
-                .plan_errors
+                .collection_failures
                 .iter()
+                .chain(&self.plan_errors)
                 .chain(&self.evaluation_errors)
                 .chain(&self.delivery_errors)
                 .cloned()
@@ -460,9 +474,10 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
     let non_compliant = evaluation.any_non_compliant();
     let job_rows = (frames.backup_jobs.height(), frames.copy_jobs.height(), frames.restore_jobs.height());
     let inputs = estate.inputs.clone();
+    let collection_failures = estate.collection_failures.clone();
     // The report frames hold all that is printed from here on: free the rest before rendering.
     drop((evaluation, frames, estate));
-    for e in plan_errors.iter().chain(&evaluation_errors) {
+    for e in collection_failures.iter().chain(&plan_errors).chain(&evaluation_errors) {
         warn!("{e}");
     }
     for w in &warnings {
@@ -520,12 +535,14 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
         plan_errors,
         evaluation_errors,
         delivery_errors,
+        collection_failures,
         warnings,
         timings,
         job_rows,
         non_compliant,
         inputs,
         manifests: Vec::new(),
+        live: cfg.live,
     };
 
     // The manifest goes last, to every root, so its presence means the run finished.

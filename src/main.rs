@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use backup_audit::cli::{Cli, Command, ControlsAction, EvaluateFormat, LogFormat, S3Args, SourceArgs};
-use backup_audit::{DisplayChain, RunConfig, estate, generate, sinks};
+use backup_audit::cli::{self, AwsArgs, Cli, Command, ControlsAction, EvaluateFormat, LogFormat, S3Args, SourceArgs};
+use backup_audit::{DisplayChain, RunConfig, collect, estate, generate, sinks};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -33,7 +33,11 @@ type Failure = (u8, String);
 
 /// The delivery of `--out`, and the tokio runtime that S3 uploads block on (kept alive as long
 /// as the delivery).
-fn delivery(out: Option<&str>, s3: &S3Args) -> Result<(sinks::Delivery, Option<tokio::runtime::Runtime>), Failure> {
+fn delivery(
+    out: Option<&str>,
+    s3: &S3Args,
+    aws: &AwsArgs,
+) -> Result<(sinks::Delivery, Option<tokio::runtime::Runtime>), Failure> {
     let s3_target = match out {
         Some(out) => match sinks::s3::parse_url(out) {
             None => return Ok((sinks::Delivery::to(sinks::LocalDir::new(out)), None)),
@@ -43,12 +47,8 @@ fn delivery(out: Option<&str>, s3: &S3Args) -> Result<(sinks::Delivery, Option<t
         None => None,
     };
     let options = s3.options().map_err(|m| (2, m))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| (1, format!("cannot start the async runtime for S3: {e}")))?;
-    let client = runtime.block_on(sinks::s3::client(&s3.aws()));
+    let runtime = runtime()?;
+    let client = runtime.block_on(sinks::s3::client(&s3.aws(aws)));
     let sinks = sinks::S3Sinks::new(client, runtime.handle().clone(), options);
     let delivery = match s3_target {
         Some((bucket, prefix)) => sinks::Delivery::to(sinks.bucket(&bucket, &prefix)),
@@ -63,25 +63,93 @@ fn fail(e: &backup_audit::Error) -> Failure {
 
 /// The one place that reads the system clock.
 #[expect(clippy::disallowed_methods, reason = "main.rs is where the clock becomes an input")]
-fn config(s: &SourceArgs) -> Result<RunConfig, Failure> {
-    let now = match s.now {
-        Some(t) => t,
-        None => match estate::snapshot::collected_at(&s.source).map_err(|e| (2, DisplayChain(&e).to_string()))? {
+fn clock() -> backup_audit::time::Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A run's configuration, and the temporary snapshot of a live collection (deleted on drop).
+struct Configured {
+    cfg: RunConfig,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+/// The run configuration. With `--source aws` the estate is first collected into a snapshot
+/// folder (`--snapshot-dir`, or a temporary one), which the run then reads.
+fn config(s: &SourceArgs) -> Result<Configured, Failure> {
+    if !cli::is_live(&s.source) {
+        let now = match s.now {
             Some(t) => t,
-            None => chrono::Utc::now().timestamp_millis(),
-        },
+            None => estate::snapshot::collected_at(&s.source)
+                .map_err(|e| (2, DisplayChain(&e).to_string()))?
+                .unwrap_or_else(clock),
+        };
+        return Ok(Configured { cfg: s.config(now).map_err(|m| (2, m))?, _temporary: None });
+    }
+    let now = s.now.unwrap_or_else(clock);
+    let (dir, temporary) = match &s.aws.snapshot_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("backup-audit-snapshot-")
+                .tempdir()
+                .map_err(|e| (1, format!("cannot create a temporary snapshot folder: {e}")))?;
+            (t.path().to_path_buf(), Some(t))
+        }
     };
-    s.config(now).map_err(|m| (2, m))
+    collect_into(&s.aws.collect(now), &dir)?;
+    let mut cfg = s.config(now).map_err(|m| (2, m))?;
+    cfg.source = dir;
+    cfg.live = true;
+    Ok(Configured { cfg, _temporary: temporary })
+}
+
+/// Collects the estate into `dir` (new or empty) and reports what happened.
+fn collect_into(opts: &collect::CollectOptions, dir: &std::path::Path) -> Result<collect::Collected, Failure> {
+    if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err((2, format!("`{}` is not empty; a snapshot goes into a new or empty folder", dir.display())));
+    }
+    let runtime = runtime()?;
+    let started = std::time::Instant::now();
+    let collected = runtime.block_on(collect::collect(opts, dir)).map_err(|e| {
+        let code = match e {
+            collect::LiveError::Io { .. } => 1,
+            _ => 2,
+        };
+        (code, DisplayChain(&e).to_string())
+    })?;
+    tracing::info!(
+        scopes = collected.scopes,
+        files = collected.files,
+        bytes = collected.bytes,
+        requests = collected.requests,
+        failures = collected.failures.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        snapshot = %dir.display(),
+        "collected the estate"
+    );
+    for f in &collected.failures {
+        eprintln!("warning: {f}");
+    }
+    Ok(collected)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| (1, format!("cannot start the async runtime: {e}")))
 }
 
 fn dispatch(command: Command) -> Result<u8, Failure> {
     match command {
         Command::Run(args) => {
-            let mut cfg = config(&args.source)?;
+            let configured = config(&args.source)?;
+            let mut cfg = configured.cfg;
             cfg.report_plan_files = args.report_plan_files;
             cfg.report_plan_names = args.report_plans;
             cfg.max_object_bytes = args.max_object_bytes.max(1);
-            let delivery = delivery(args.out.as_deref(), &args.s3)?;
+            let delivery = delivery(args.out.as_deref(), &args.s3, &args.source.aws)?;
             let outcome = backup_audit::run(&cfg, &delivery.0).map_err(|e| fail(&e))?;
             let mut out = std::io::stdout().lock();
             for d in &outcome.delivered {
@@ -92,6 +160,12 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             }
             for e in outcome.plan_errors.iter().chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors) {
                 eprintln!("error: {e}");
+            }
+            if !outcome.collection_failures.is_empty() {
+                eprintln!(
+                    "warning: partial data: {} part(s) of the estate were not collected; controls report INSUFFICIENT_DATA for them",
+                    outcome.collection_failures.len()
+                );
             }
             let t = outcome.timings;
             tracing::info!(
@@ -108,8 +182,9 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             Ok(outcome.exit_code(args.fail_on_noncompliant))
         }
         Command::Report(args) => {
-            let cfg = config(&args.source)?;
-            let file = backup_audit::report(&cfg, &args.template, args.format.into()).map_err(|e| fail(&e))?;
+            let configured = config(&args.source)?;
+            let cfg = &configured.cfg;
+            let file = backup_audit::report(cfg, &args.template, args.format.into()).map_err(|e| fail(&e))?;
             if args.out == "-" {
                 let mut out = std::io::stdout().lock();
                 for slice in &file.rendered.body().slices {
@@ -131,8 +206,9 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Evaluate(args) => {
-            let cfg = config(&args.source)?;
-            let a = backup_audit::assess(&cfg).map_err(|e| fail(&e))?;
+            let configured = config(&args.source)?;
+            let cfg = &configured.cfg;
+            let a = backup_audit::assess(cfg).map_err(|e| fail(&e))?;
             let mut out = std::io::stdout().lock();
             let text = match args.format {
                 EvaluateFormat::Table => {
@@ -148,10 +224,15 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             for w in &a.evaluation.warnings {
                 tracing::warn!("{w}");
             }
+            for f in &a.estate.collection_failures {
+                eprintln!("warning: {f}");
+            }
             Ok(if !a.evaluation.errors.is_empty() {
                 2
             } else if args.fail_on_noncompliant && a.evaluation.any_non_compliant() {
                 3
+            } else if !a.estate.collection_failures.is_empty() {
+                4
             } else {
                 0
             })
@@ -171,6 +252,18 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
                 let _ = out.write_all(backup_audit::reports::summary::controls(&specs).as_bytes());
             }
             Ok(0)
+        }
+        Command::Snapshot(a) => {
+            let collected = collect_into(&a.aws.collect(a.now.unwrap_or_else(clock)), &a.out)?;
+            println!(
+                "wrote {} files, {} bytes from {} account/region(s) in {} requests to {}",
+                collected.files,
+                collected.bytes,
+                collected.scopes,
+                collected.requests,
+                a.out.display()
+            );
+            Ok(if collected.failures.is_empty() { 0 } else { 4 })
         }
         Command::Generate(a) => {
             let opts = generate::GenerateOptions {

@@ -143,6 +143,8 @@ pub struct Estate {
     pub undated_jobs: usize,
     /// What was read, for the run manifest.
     pub inputs: Inputs,
+    /// What the live collector could not collect (`snapshot.json` `Failures`), one line each.
+    pub collection_failures: Vec<String>,
 }
 
 /// The files an estate was read from: how many, how large, and their digest (see

@@ -108,6 +108,8 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
     let inputs = digest_inputs(dir, &tasks, parsed.iter().map(|(_, _, d)| d));
     let mut estate = assemble(out_scopes, parsed.into_iter().map(|(s, p, _)| (s, p)).collect());
     estate.inputs = inputs;
+    estate.collection_failures =
+        marker(dir)?.map(|m| m.failures.into_iter().map(String::from).collect()).unwrap_or_default();
     tracing::debug!(
         files = tasks.len(),
         listed_ms = listed_at.as_millis() as u64,
@@ -351,6 +353,12 @@ fn plan_scope(
     add(Dataset::ReportPlans, list_files(base, "list-report-plans")?, &|_| Kind::ReportPlans, tasks);
     add(Dataset::ReportPlanDetails, entity_files(base, "describe-report-plan")?, &|_| Kind::ReportPlanDetail, tasks);
     Ok(collected)
+}
+
+/// The file name (without `.json`) of a per-entity key: percent-encoded, so an ARN is one
+/// safe path segment. [`file_key`] reverses it.
+pub fn encode_key(key: &str) -> String {
+    percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// The entity key of a per-entity file: its name without `.json`, percent-decoded.
@@ -681,22 +689,43 @@ fn merge_protected(into: &mut ProtectedResource, d: ProtectedResource) {
     );
 }
 
-/// The snapshot's own clock: `DIR/snapshot.json` `{"CollectedAt": "<ISO-8601>"}`, if present.
-///
-/// A saved snapshot describes the estate at that instant, so it is the natural default for
-/// `--now`; a live run has no such file and uses the clock.
-pub fn collected_at(dir: &Path) -> Result<Option<crate::time::Millis>, CollectError> {
-    #[derive(Deserialize)]
-    struct Marker {
-        #[serde(rename = "CollectedAt")]
-        collected_at: Timestamp,
+/// `DIR/snapshot.json`: when the snapshot was taken, and what could not be collected.
+#[derive(Deserialize)]
+struct Marker {
+    #[serde(rename = "CollectedAt")]
+    collected_at: Timestamp,
+    #[serde(rename = "Failures", default)]
+    failures: Vec<MarkerFailure>,
+}
+
+/// One entry of `snapshot.json` `Failures` (written by the live collector).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MarkerFailure {
+    account: String,
+    region: String,
+    command: String,
+    error: String,
+}
+
+impl From<MarkerFailure> for String {
+    fn from(f: MarkerFailure) -> String {
+        format!("account {} region {}: {} not collected: {}", f.account, f.region, f.command, f.error)
     }
+}
+
+fn marker(dir: &Path) -> Result<Option<Marker>, CollectError> {
     let path = dir.join("snapshot.json");
     match fs::read(&path) {
-        Ok(bytes) => Ok(Some(parse_json::<Marker>(&path, &bytes)?.collected_at.0)),
+        Ok(bytes) => Ok(Some(parse_json::<Marker>(&path, &bytes)?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(&path, e)),
     }
+}
+
+/// The snapshot's own clock: `DIR/snapshot.json` `{"CollectedAt": "<ISO-8601>"}`, if present.
+pub fn collected_at(dir: &Path) -> Result<Option<crate::time::Millis>, CollectError> {
+    Ok(marker(dir)?.map(|m| m.collected_at.0))
 }
 
 #[cfg(test)]

@@ -151,5 +151,5 @@ pub fn s3_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE")
         .env_remove("BACKUP_AUDIT_EXPECTED_BUCKET_OWNER")
-        .args(["--endpoint-url", &s3_endpoint(), "--s3-path-style", "--max-attempts", "3"])
+        .args(["--s3-endpoint-url", &s3_endpoint(), "--s3-path-style", "--max-attempts", "3"])
 }

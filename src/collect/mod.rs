@@ -1,0 +1,973 @@
+//! Live collection (`--source aws`): reads an AWS Backup estate through the AWS SDK and writes
+//! it as an estate snapshot, the folder layout [`crate::estate`] reads. The snapshot is the
+//! contract both ways: a live run is "collect into a snapshot, then read it", so running
+//! offline on a saved snapshot gives the same reports as the live run at the same `now`, and
+//! the pages are byte-for-byte the service's responses (captured below the SDK's parser).
+//!
+//! - **Read-only.** Only List*, Describe* and Get* calls (and STS for identity and roles).
+//! - **Concurrent and polite.** Every request takes a permit from one semaphore
+//!   (`max_concurrency`), across accounts, regions, operations, time slices and vaults. The job
+//!   lists are cut into time slices (`ByCreatedAfter` / `ByCreatedBefore`) fetched at once;
+//!   overlapping edges are de-duplicated by job id when the snapshot is read. Pages ask for the
+//!   API maximum. The SDK's adaptive retry mode retries throttling and 5xx with backoff, and a
+//!   page is written only once its request succeeded, so none is lost or duplicated.
+//! - **Defensive paging.** Short pages are normal; an absent or empty `NextToken` ends a list; a
+//!   token the service already returned is an error, not a loop.
+//! - **Failures stay local.** A command that fails (after retries) is not written at all, so
+//!   the snapshot says "not collected" and controls report INSUFFICIENT_DATA, never a partial
+//!   list read as complete. A region or account that refuses the first call is recorded once
+//!   and skipped. Every failure is listed in `snapshot.json` (`Failures`), which makes the run
+//!   partial (exit code 4).
+
+mod pager;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_backup::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_backup::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_backup::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_backup::primitives::DateTime;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::time::{self, Millis};
+pub use pager::{Page, paginate};
+
+/// What to collect and how.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    /// Accounts to collect, each through `role_name`; empty: the caller's own account.
+    pub accounts: Vec<String>,
+    /// The role assumed in each of `accounts` (`arn:aws:iam::<account>:role/<role_name>`).
+    pub role_name: Option<String>,
+    /// Regions; empty: the SDK's region (`AWS_REGION`, the profile).
+    pub regions: Vec<String>,
+    pub profile: Option<String>,
+    /// An endpoint for every service (emulators, the replay endpoint of the tests).
+    pub endpoint_url: Option<String>,
+    /// Requests in flight at once, over everything.
+    pub max_concurrency: usize,
+    /// Attempts per request, first try included (the SDK's adaptive retry mode).
+    pub max_attempts: u32,
+    /// How far back job lists reach, in days (the jobs API keeps about 30 days).
+    pub job_days: u32,
+    /// Time slices per job list, fetched concurrently.
+    pub job_slices: u32,
+    /// The clock: the snapshot's `CollectedAt` and the end of the job slices.
+    pub now: Millis,
+}
+
+impl CollectOptions {
+    pub fn new(now: Millis) -> CollectOptions {
+        CollectOptions {
+            accounts: Vec::new(),
+            role_name: None,
+            regions: Vec::new(),
+            profile: None,
+            endpoint_url: None,
+            max_concurrency: 32,
+            max_attempts: 10,
+            job_days: 30,
+            job_slices: 30,
+            now,
+        }
+    }
+}
+
+/// Why collection could not start or the snapshot could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("cannot write the snapshot file `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no region to collect: set AWS_REGION, a profile region, or --regions")]
+    NoRegion,
+    #[error("cannot tell which account the credentials belong to (sts:GetCallerIdentity): {0}")]
+    Identity(String),
+    #[error("--accounts needs --role-name: the role assumed in each account")]
+    NoRole,
+}
+
+/// A part of the estate that could not be collected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Failure {
+    pub account: String,
+    pub region: String,
+    /// The CLI command (`list-backup-jobs`) or `*` when the whole region was refused.
+    pub command: String,
+    pub error: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "account {} region {}: {} not collected: {}", self.account, self.region, self.command, self.error)
+    }
+}
+
+/// What a collection did.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    pub scopes: usize,
+    pub files: u64,
+    pub bytes: u64,
+    pub requests: u64,
+    pub failures: Vec<Failure>,
+}
+
+/// Shared by every task of one collection.
+struct Shared {
+    permits: Semaphore,
+    requests: AtomicU64,
+    files: AtomicU64,
+    bytes: AtomicU64,
+    failures: Mutex<Vec<Failure>>,
+    page_size: i32,
+}
+
+/// One account and region: its clients and its snapshot folder.
+#[derive(Clone)]
+struct Scope {
+    account: String,
+    region: String,
+    backup: aws_sdk_backup::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
+    dir: PathBuf,
+    shared: Arc<Shared>,
+}
+
+/// Keeps the raw body of the response the SDK deserialised last (the successful attempt).
+#[derive(Debug, Clone, Default)]
+struct Capture(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl Intercept for Capture {
+    fn name(&self) -> &'static str {
+        "backup-audit::collect::Capture"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let bytes = context.response().body().bytes().map(<[u8]>::to_vec);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default()
+    }
+}
+
+/// A failed request: the service's error code (if any) and a one-line message.
+#[derive(Debug, Clone)]
+pub struct RequestError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl RequestError {
+    fn of<E, R>(e: SdkError<E, R>) -> RequestError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = e.code().map(str::to_string);
+        let message = match (&e, e.code(), e.message()) {
+            (SdkError::ServiceError(_), Some(c), Some(m)) => format!("{c}: {m}"),
+            (SdkError::ServiceError(_), Some(c), None) => c.to_string(),
+            (SdkError::ServiceError(s), None, _) => format!("unexpected response: {}", crate::DisplayChain(s.err())),
+            (SdkError::TimeoutError(_), _, _) => "the request timed out".to_string(),
+            (SdkError::DispatchFailure(_), _, _) => format!("cannot reach the endpoint: {}", crate::DisplayChain(&e)),
+            _ => crate::DisplayChain(&e).to_string(),
+        };
+        RequestError { code, message }
+    }
+
+    fn not_found(&self) -> bool {
+        self.code.as_deref() == Some("ResourceNotFoundException")
+    }
+}
+
+/// Sends one request with a permit and captures its raw body: `(typed output, body bytes)`.
+macro_rules! captured {
+    ($scope:expr, $builder:expr) => {{
+        let _permit = $scope.shared.permits.acquire().await.expect("the semaphore is never closed");
+        let capture = Capture::default();
+        let result = $builder.customize().interceptor(capture.clone()).send().await;
+        $scope.shared.requests.fetch_add(1, Ordering::Relaxed);
+        result.map(|out| (out, capture.take())).map_err(RequestError::of)
+    }};
+}
+
+/// Collects the estate into `out` (created; must be empty or absent) and writes
+/// `out/snapshot.json` last.
+pub async fn collect(opts: &CollectOptions, out: &Path) -> Result<Collected, LiveError> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(opts.max_attempts.max(1)));
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(r) = opts.regions.first() {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    let base = loader.load().await;
+    let regions: Vec<String> = if opts.regions.is_empty() {
+        vec![base.region().ok_or(LiveError::NoRegion)?.to_string()]
+    } else {
+        opts.regions.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()
+    };
+
+    // Accounts and their configurations: the caller's own, or each through the role.
+    let mut accounts: Vec<(String, aws_config::SdkConfig)> = Vec::new();
+    if opts.accounts.is_empty() {
+        let sts = aws_sdk_sts::Client::new(&base);
+        let me =
+            sts.get_caller_identity().send().await.map_err(|e| LiveError::Identity(RequestError::of(e).message))?;
+        let account = me.account().ok_or_else(|| LiveError::Identity("the answer has no Account".into()))?;
+        accounts.push((account.to_string(), base.clone()));
+    } else {
+        let role = opts.role_name.as_deref().ok_or(LiveError::NoRole)?;
+        for account in opts.accounts.iter().collect::<BTreeSet<_>>() {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(format!("arn:aws:iam::{account}:role/{role}"))
+                .session_name("backup-audit")
+                .configure(&base)
+                .build()
+                .await;
+            let conf = base
+                .to_builder()
+                .credentials_provider(aws_sdk_backup::config::SharedCredentialsProvider::new(provider))
+                .build();
+            accounts.push((account.clone(), conf));
+        }
+    }
+
+    let shared = Arc::new(Shared {
+        permits: Semaphore::new(opts.max_concurrency.max(1)),
+        requests: AtomicU64::new(0),
+        files: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        failures: Mutex::new(Vec::new()),
+        page_size: 1000,
+    });
+    std::fs::create_dir_all(out).map_err(|source| LiveError::Io { path: out.to_path_buf(), source })?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (account, conf) in &accounts {
+        for region in &regions {
+            let region_conf = aws_config::Region::new(region.clone());
+            let backup = aws_sdk_backup::Client::from_conf(
+                aws_sdk_backup::config::Builder::from(conf).region(region_conf.clone()).build(),
+            );
+            let tagging = aws_sdk_resourcegroupstagging::Client::from_conf(
+                aws_sdk_resourcegroupstagging::config::Builder::from(conf).region(region_conf).build(),
+            );
+            let dir = out.join(account).join(region);
+            std::fs::create_dir_all(&dir).map_err(|source| LiveError::Io { path: dir.clone(), source })?;
+            let scope = Scope {
+                account: account.clone(),
+                region: region.clone(),
+                backup,
+                tagging,
+                dir,
+                shared: shared.clone(),
+            };
+            let opts = opts.clone();
+            tasks.spawn(async move { collect_scope(scope, &opts).await });
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    let mut failures = std::mem::take(&mut *shared.failures.lock().unwrap_or_else(|e| e.into_inner()));
+    failures.sort_by(|a, b| (&a.account, &a.region, &a.command).cmp(&(&b.account, &b.region, &b.command)));
+    let marker = serde_json::json!({
+        "CollectedAt": time::format_millis(opts.now),
+        "Collector": format!("{} {} --source aws", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
+        "Failures": failures,
+    });
+    let bytes = serde_json::to_vec_pretty(&marker).expect("the marker serialises");
+    write_file(&out.join("snapshot.json"), &bytes)?;
+    Ok(Collected {
+        scopes: accounts.len() * regions.len(),
+        files: shared.files.load(Ordering::Relaxed),
+        bytes: shared.bytes.load(Ordering::Relaxed),
+        requests: shared.requests.load(Ordering::Relaxed),
+        failures,
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LiveError> {
+    let io = |source| LiveError::Io { path: path.to_path_buf(), source };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// A command's files are written below a staging folder and moved into place only when the
+/// whole command succeeded: a command is collected completely or not at all.
+struct Staged {
+    staging: PathBuf,
+    target: PathBuf,
+    shared: Arc<Shared>,
+}
+
+impl Staged {
+    fn new(scope: &Scope, command: &str) -> Staged {
+        Staged {
+            staging: scope.dir.join(format!(".partial-{command}")),
+            target: scope.dir.join(command),
+            shared: scope.shared.clone(),
+        }
+    }
+
+    /// Writes `rel` (a path below the command) with `bytes`.
+    fn put(&self, rel: &str, bytes: &[u8]) -> Result<(), LiveError> {
+        write_file(&self.staging.join(rel), bytes)?;
+        self.shared.files.fetch_add(1, Ordering::Relaxed);
+        self.shared.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Moves the command's folder into place (an empty folder for a command that found
+    /// nothing: "collected, none").
+    fn commit(&self) -> Result<(), LiveError> {
+        let io = |path: &Path, source| LiveError::Io { path: path.to_path_buf(), source };
+        std::fs::create_dir_all(&self.staging).map_err(|e| io(&self.staging, e))?;
+        std::fs::rename(&self.staging, &self.target).map_err(|e| io(&self.target, e))
+    }
+
+    fn discard(&self) {
+        let _ = std::fs::remove_dir_all(&self.staging);
+    }
+}
+
+impl Scope {
+    fn fail(&self, command: &str, error: &str) {
+        tracing::warn!(account = %self.account, region = %self.region, command, "not collected: {error}");
+        self.shared.failures.lock().unwrap_or_else(|e| e.into_inner()).push(Failure {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            command: command.to_string(),
+            error: error.to_string(),
+        });
+    }
+
+    /// Runs one command's collection: commits its files on success, records the failure and
+    /// discards them otherwise.
+    async fn command<F, Fut, T>(&self, command: &str, body: F) -> Result<Option<T>, LiveError>
+    where
+        F: FnOnce(Arc<Staged>) -> Fut,
+        Fut: std::future::Future<Output = Result<Result<T, RequestError>, LiveError>>,
+    {
+        let staged = Arc::new(Staged::new(self, command));
+        let _ = std::fs::remove_dir_all(&staged.staging);
+        match body(staged.clone()).await {
+            Ok(Ok(value)) => {
+                staged.commit()?;
+                Ok(Some(value))
+            }
+            Ok(Err(e)) => {
+                self.fail(command, &e.message);
+                staged.discard();
+                Ok(None)
+            }
+            Err(e) => {
+                staged.discard();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The job list slices: `(None, b1)`, `[b1, b2)`, …, `[bn, None)` over the last `job_days`.
+fn slices(now: Millis, days: u32, count: u32) -> Vec<(Option<Millis>, Option<Millis>)> {
+    let count = count.max(1) as i64;
+    let span = i64::from(days.max(1)) * 86_400_000;
+    let start = now - span;
+    let edges: Vec<Millis> = (0..count).map(|i| start + span * i / count).collect();
+    let mut out = vec![(None, Some(edges[0]))];
+    for w in edges.windows(2) {
+        out.push((Some(w[0]), Some(w[1])));
+    }
+    out.push((Some(*edges.last().expect("at least one edge")), None));
+    out
+}
+
+fn dt(ms: Millis) -> DateTime {
+    DateTime::from_millis(ms)
+}
+
+/// Collects one account and region.
+async fn collect_scope(scope: Scope, opts: &CollectOptions) -> Result<(), LiveError> {
+    // The first call tells whether the region answers at all; if not, one failure for it.
+    let probe = captured!(scope, scope.backup.list_backup_vaults().max_results(scope.shared.page_size));
+    if let Err(e) = probe {
+        scope.fail("*", &e.message);
+        return Ok(());
+    }
+    let vaults = scope.clone();
+    let plans = scope.clone();
+    let rest = scope.clone();
+    let (a, b, c, d) = tokio::join!(
+        collect_jobs(scope.clone(), opts),
+        collect_vaults(vaults),
+        collect_plans(plans),
+        collect_rest(rest),
+    );
+    a.and(b).and(c).and(d)
+}
+
+async fn collect_jobs(scope: Scope, opts: &CollectOptions) -> Result<(), LiveError> {
+    let slices = slices(opts.now, opts.job_days, opts.job_slices);
+    let backup = async {
+        scope
+            .command("list-backup-jobs", |staged| {
+                let scope = scope.clone();
+                let slices = slices.clone();
+                async move {
+                    sliced(&slices, |i, (after, before)| {
+                        let (scope, staged) = (scope.clone(), staged.clone());
+                        async move {
+                            paginate(
+                                "list-backup-jobs",
+                                |token| {
+                                    let scope = scope.clone();
+                                    async move {
+                                        let (out, bytes) = captured!(
+                                            scope,
+                                            scope
+                                                .backup
+                                                .list_backup_jobs()
+                                                .max_results(scope.shared.page_size)
+                                                .set_by_created_after(after.map(dt))
+                                                .set_by_created_before(before.map(dt))
+                                                .set_next_token(token)
+                                        )?;
+                                        Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
+                                    }
+                                },
+                                |n, bytes| staged.put(&format!("page-{i:05}-{n:05}.json"), bytes),
+                            )
+                            .await
+                        }
+                    })
+                    .await
+                }
+            })
+            .await
+    };
+    let copy = async {
+        scope
+            .command("list-copy-jobs", |staged| {
+                let scope = scope.clone();
+                let slices = slices.clone();
+                async move {
+                    sliced(&slices, |i, (after, before)| {
+                        let (scope, staged) = (scope.clone(), staged.clone());
+                        async move {
+                            paginate(
+                                "list-copy-jobs",
+                                |token| {
+                                    let scope = scope.clone();
+                                    async move {
+                                        let (out, bytes) = captured!(
+                                            scope,
+                                            scope
+                                                .backup
+                                                .list_copy_jobs()
+                                                .max_results(scope.shared.page_size)
+                                                .set_by_created_after(after.map(dt))
+                                                .set_by_created_before(before.map(dt))
+                                                .set_next_token(token)
+                                        )?;
+                                        Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
+                                    }
+                                },
+                                |n, bytes| staged.put(&format!("page-{i:05}-{n:05}.json"), bytes),
+                            )
+                            .await
+                        }
+                    })
+                    .await
+                }
+            })
+            .await
+    };
+    let restore = async {
+        scope
+            .command("list-restore-jobs", |staged| {
+                let scope = scope.clone();
+                let slices = slices.clone();
+                async move {
+                    sliced(&slices, |i, (after, before)| {
+                        let (scope, staged) = (scope.clone(), staged.clone());
+                        async move {
+                            paginate(
+                                "list-restore-jobs",
+                                |token| {
+                                    let scope = scope.clone();
+                                    async move {
+                                        let (out, bytes) = captured!(
+                                            scope,
+                                            scope
+                                                .backup
+                                                .list_restore_jobs()
+                                                .max_results(scope.shared.page_size)
+                                                .set_by_created_after(after.map(dt))
+                                                .set_by_created_before(before.map(dt))
+                                                .set_next_token(token)
+                                        )?;
+                                        Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
+                                    }
+                                },
+                                |n, bytes| staged.put(&format!("page-{i:05}-{n:05}.json"), bytes),
+                            )
+                            .await
+                        }
+                    })
+                    .await
+                }
+            })
+            .await
+    };
+    let (a, b, c) = tokio::join!(backup, copy, restore);
+    a?;
+    b?;
+    c?;
+    Ok(())
+}
+
+/// Runs `one` for every slice concurrently; the first request error wins, I/O errors stop.
+async fn sliced<F, Fut>(
+    slices: &[(Option<Millis>, Option<Millis>)],
+    one: F,
+) -> Result<Result<(), RequestError>, LiveError>
+where
+    F: Fn(usize, (Option<Millis>, Option<Millis>)) -> Fut,
+    Fut: std::future::Future<Output = Result<Result<Vec<String>, RequestError>, LiveError>>,
+{
+    let results = futures_join_all(slices.iter().enumerate().map(|(i, s)| one(i, *s))).await;
+    for r in results {
+        if let Err(e) = r? {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Awaits all futures concurrently, in order.
+async fn futures_join_all<I, Fut, T>(futures: I) -> Vec<T>
+where
+    I: IntoIterator<Item = Fut>,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut pinned: Vec<std::pin::Pin<Box<Fut>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<T>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, r) in pinned.iter_mut().zip(results.iter_mut()) {
+            if r.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *r = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    results.into_iter().map(|r| r.expect("every future finished")).collect()
+}
+
+async fn collect_vaults(scope: Scope) -> Result<(), LiveError> {
+    let names = scope
+        .command("list-backup-vaults", |staged| {
+            let scope = scope.clone();
+            async move {
+                paginate(
+                    "list-backup-vaults",
+                    |token| {
+                        let scope = scope.clone();
+                        async move {
+                            let (out, bytes) = captured!(
+                                scope,
+                                scope
+                                    .backup
+                                    .list_backup_vaults()
+                                    .max_results(scope.shared.page_size)
+                                    .set_next_token(token)
+                            )?;
+                            let names = out
+                                .backup_vault_list()
+                                .iter()
+                                .filter_map(|v| v.backup_vault_name().map(str::to_string))
+                                .collect();
+                            Ok(Page { bytes, next_token: out.next_token, names })
+                        }
+                    },
+                    |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
+                )
+                .await
+            }
+        })
+        .await?;
+    let Some(names) = names else { return Ok(()) };
+    let describe = per_entity(&scope, "describe-backup-vault", &names, |scope, name| async move {
+        let r = captured!(scope, scope.backup.describe_backup_vault().backup_vault_name(&name));
+        Ok(r.map(|(_, bytes)| Some((format!("{name}.json"), bytes))))
+    });
+    let policies = per_entity(&scope, "get-backup-vault-access-policy", &names, |scope, name| async move {
+        match captured!(scope, scope.backup.get_backup_vault_access_policy().backup_vault_name(&name)) {
+            Ok((_, bytes)) => Ok(Ok(Some((format!("{name}.json"), bytes)))),
+            Err(e) if e.not_found() => Ok(Ok(None)),
+            Err(e) => Ok(Err(e)),
+        }
+    });
+    let points = scope.command("list-recovery-points-by-backup-vault", |staged| {
+        let scope = scope.clone();
+        let names = names.clone();
+        async move {
+            let results = futures_join_all(names.iter().map(|name| {
+                let (scope, staged, name) = (scope.clone(), staged.clone(), name.clone());
+                async move {
+                    paginate(
+                        "list-recovery-points-by-backup-vault",
+                        |token| {
+                            let (scope, name) = (scope.clone(), name.clone());
+                            async move {
+                                let (out, bytes) = captured!(
+                                    scope,
+                                    scope
+                                        .backup
+                                        .list_recovery_points_by_backup_vault()
+                                        .backup_vault_name(&name)
+                                        .max_results(scope.shared.page_size)
+                                        .set_next_token(token)
+                                )?;
+                                Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
+                            }
+                        },
+                        |n, bytes| staged.put(&format!("{name}/page-{n:05}.json"), bytes),
+                    )
+                    .await
+                }
+            }))
+            .await;
+            for r in results {
+                if let Err(e) = r? {
+                    return Ok(Err(e));
+                }
+            }
+            Ok(Ok(()))
+        }
+    });
+    let (a, b, c) = tokio::join!(describe, policies, points);
+    a?;
+    b?;
+    c?;
+    Ok(())
+}
+
+/// Fetches one file per entity, concurrently; `fetch` answers `None` for "no such entity",
+/// which writes no file (the folder still says "collected").
+async fn per_entity<F, Fut>(scope: &Scope, command: &str, keys: &[String], fetch: F) -> Result<(), LiveError>
+where
+    F: Fn(Scope, String) -> Fut,
+    Fut: std::future::Future<Output = Result<Result<Option<(String, Vec<u8>)>, RequestError>, LiveError>>,
+{
+    scope
+        .command(command, |staged| async move {
+            let results = futures_join_all(keys.iter().map(|k| fetch(scope.clone(), k.clone()))).await;
+            for r in results {
+                match r? {
+                    Ok(Some((rel, bytes))) => staged.put(&rel, &bytes)?,
+                    Ok(None) => {}
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            Ok(Ok(()))
+        })
+        .await?;
+    Ok(())
+}
+
+async fn collect_plans(scope: Scope) -> Result<(), LiveError> {
+    let ids = scope
+        .command("list-backup-plans", |staged| {
+            let scope = scope.clone();
+            async move {
+                paginate(
+                    "list-backup-plans",
+                    |token| {
+                        let scope = scope.clone();
+                        async move {
+                            let (out, bytes) = captured!(
+                                scope,
+                                scope
+                                    .backup
+                                    .list_backup_plans()
+                                    .max_results(scope.shared.page_size)
+                                    .set_next_token(token)
+                            )?;
+                            let names = out
+                                .backup_plans_list()
+                                .iter()
+                                .filter_map(|p| p.backup_plan_id().map(str::to_string))
+                                .collect();
+                            Ok(Page { bytes, next_token: out.next_token, names })
+                        }
+                    },
+                    |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
+                )
+                .await
+            }
+        })
+        .await?;
+    let Some(ids) = ids else { return Ok(()) };
+    let detail = per_entity(&scope, "get-backup-plan", &ids, |scope, id| async move {
+        let r = captured!(scope, scope.backup.get_backup_plan().backup_plan_id(&id));
+        Ok(r.map(|(_, bytes)| Some((format!("{id}.json"), bytes))))
+    });
+    let selections = async {
+        let listed = scope
+            .command("list-backup-selections", |staged| {
+                let scope = scope.clone();
+                let ids = ids.clone();
+                async move {
+                    let results = futures_join_all(ids.iter().map(|id| {
+                        let (scope, staged, id) = (scope.clone(), staged.clone(), id.clone());
+                        async move {
+                            let names = paginate(
+                                "list-backup-selections",
+                                |token| {
+                                    let (scope, id) = (scope.clone(), id.clone());
+                                    async move {
+                                        let (out, bytes) = captured!(
+                                            scope,
+                                            scope
+                                                .backup
+                                                .list_backup_selections()
+                                                .backup_plan_id(&id)
+                                                .max_results(scope.shared.page_size)
+                                                .set_next_token(token)
+                                        )?;
+                                        let names = out
+                                            .backup_selections_list()
+                                            .iter()
+                                            .filter_map(|s| s.selection_id().map(|s| format!("{id}/{s}")))
+                                            .collect();
+                                        Ok(Page { bytes, next_token: out.next_token, names })
+                                    }
+                                },
+                                |n, bytes| staged.put(&format!("{id}/page-{n:05}.json"), bytes),
+                            )
+                            .await?;
+                            Ok(names)
+                        }
+                    }))
+                    .await;
+                    let mut all = Vec::new();
+                    for r in results {
+                        match r? {
+                            Ok(names) => all.extend(names),
+                            Err(e) => return Ok(Err(e)),
+                        }
+                    }
+                    Ok(Ok(all))
+                }
+            })
+            .await?;
+        let Some(pairs) = listed else { return Ok(()) };
+        per_entity(&scope, "get-backup-selection", &pairs, |scope, pair| async move {
+            let (plan, selection) = pair.split_once('/').expect("plan/selection");
+            let r = captured!(scope, scope.backup.get_backup_selection().backup_plan_id(plan).selection_id(selection));
+            Ok(r.map(|(_, bytes)| Some((format!("{pair}.json"), bytes))))
+        })
+        .await
+    };
+    let (a, b) = tokio::join!(detail, selections);
+    a?;
+    b
+}
+
+async fn collect_rest(scope: Scope) -> Result<(), LiveError> {
+    let protected = async {
+        let arns = scope
+            .command("list-protected-resources", |staged| {
+                let scope = scope.clone();
+                async move {
+                    paginate(
+                        "list-protected-resources",
+                        |token| {
+                            let scope = scope.clone();
+                            async move {
+                                let (out, bytes) = captured!(
+                                    scope,
+                                    scope
+                                        .backup
+                                        .list_protected_resources()
+                                        .max_results(scope.shared.page_size)
+                                        .set_next_token(token)
+                                )?;
+                                let names =
+                                    out.results().iter().filter_map(|r| r.resource_arn().map(str::to_string)).collect();
+                                Ok(Page { bytes, next_token: out.next_token, names })
+                            }
+                        },
+                        |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
+                    )
+                    .await
+                }
+            })
+            .await?;
+        let Some(arns) = arns else { return Ok(()) };
+        per_entity(&scope, "describe-protected-resource", &arns, |scope, arn| async move {
+            match captured!(scope, scope.backup.describe_protected_resource().resource_arn(&arn)) {
+                Ok((_, bytes)) => Ok(Ok(Some((format!("{}.json", crate::estate::snapshot::encode_key(&arn)), bytes)))),
+                Err(e) if e.not_found() => Ok(Ok(None)),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+        .await
+    };
+    let frameworks = async {
+        let names = scope
+            .command("list-frameworks", |staged| {
+                let scope = scope.clone();
+                async move {
+                    paginate(
+                        "list-frameworks",
+                        |token| {
+                            let scope = scope.clone();
+                            async move {
+                                let (out, bytes) = captured!(
+                                    scope,
+                                    scope.backup.list_frameworks().max_results(100).set_next_token(token)
+                                )?;
+                                let names = out
+                                    .frameworks()
+                                    .iter()
+                                    .filter_map(|f| f.framework_name().map(str::to_string))
+                                    .collect();
+                                Ok(Page { bytes, next_token: out.next_token, names })
+                            }
+                        },
+                        |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
+                    )
+                    .await
+                }
+            })
+            .await?;
+        let Some(names) = names else { return Ok(()) };
+        per_entity(&scope, "describe-framework", &names, |scope, name| async move {
+            let r = captured!(scope, scope.backup.describe_framework().framework_name(&name));
+            Ok(r.map(|(_, bytes)| Some((format!("{name}.json"), bytes))))
+        })
+        .await
+    };
+    let report_plans = async {
+        let names = scope
+            .command("list-report-plans", |staged| {
+                let scope = scope.clone();
+                async move {
+                    paginate(
+                        "list-report-plans",
+                        |token| {
+                            let scope = scope.clone();
+                            async move {
+                                let (out, bytes) = captured!(
+                                    scope,
+                                    scope.backup.list_report_plans().max_results(1000).set_next_token(token)
+                                )?;
+                                let names = out
+                                    .report_plans()
+                                    .iter()
+                                    .filter_map(|p| p.report_plan_name().map(str::to_string))
+                                    .collect();
+                                Ok(Page { bytes, next_token: out.next_token, names })
+                            }
+                        },
+                        |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
+                    )
+                    .await
+                }
+            })
+            .await?;
+        let Some(names) = names else { return Ok(()) };
+        per_entity(&scope, "describe-report-plan", &names, |scope, name| async move {
+            let r = captured!(scope, scope.backup.describe_report_plan().report_plan_name(&name));
+            Ok(r.map(|(_, bytes)| Some((format!("{name}.json"), bytes))))
+        })
+        .await
+    };
+    let resources = async {
+        scope
+            .command("get-resources", |staged| {
+                let scope = scope.clone();
+                async move {
+                    paginate(
+                        "get-resources",
+                        |token| {
+                            let scope = scope.clone();
+                            async move {
+                                let (out, bytes) = captured!(
+                                    scope,
+                                    scope.tagging.get_resources().resources_per_page(100).set_pagination_token(token)
+                                )?;
+                                Ok(Page { bytes, next_token: out.pagination_token, names: Vec::new() })
+                            }
+                        },
+                        |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
+                    )
+                    .await
+                }
+            })
+            .await
+            .map(|_| ())
+    };
+    let (a, b, c, d) = tokio::join!(protected, frameworks, report_plans, resources);
+    a?;
+    b?;
+    c?;
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_everything_once() {
+        let now = 10 * 86_400_000;
+        let s = slices(now, 10, 5);
+        // Before the range, five slices of two days (the last open-ended, up to and after now).
+        assert_eq!(s.len(), 6);
+        assert_eq!(s[0], (None, Some(0)));
+        assert_eq!(s[1], (Some(0), Some(2 * 86_400_000)));
+        assert_eq!(s[5], (Some(8 * 86_400_000), None));
+        for w in s.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "slices meet without gaps");
+        }
+    }
+}
