@@ -134,6 +134,9 @@ pub struct AwsArgs {
     /// backoff (adaptive mode for collection, standard for S3).
     #[arg(long, default_value_t = 10)]
     pub max_attempts: u32,
+    /// Retry mode of collection: `adaptive` also slows the client down after throttling.
+    #[arg(long, value_enum, default_value_t = RetryMode::Adaptive)]
+    pub retry_mode: RetryMode,
     /// How many days back the job lists are collected.
     #[arg(long, default_value_t = 30)]
     pub job_days: u32,
@@ -156,11 +159,21 @@ impl AwsArgs {
             endpoint_url: self.endpoint_url.clone(),
             max_concurrency: self.max_concurrency,
             max_attempts: self.max_attempts,
+            adaptive_retry: self.retry_mode == RetryMode::Adaptive,
             job_days: self.job_days,
             job_slices: self.job_slices,
             now,
         }
     }
+}
+
+/// The SDK retry mode of collection.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RetryMode {
+    /// Backoff, plus a client-side rate limit that adapts to throttling.
+    Adaptive,
+    /// Backoff only.
+    Standard,
 }
 
 /// Whether `--source` asks for live collection.

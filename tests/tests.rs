@@ -15,6 +15,8 @@ mod golden;
 mod lambda;
 #[path = "suite/layout.rs"]
 mod layout;
+#[path = "suite/live.rs"]
+mod live;
 #[path = "suite/s3.rs"]
 mod s3;
 #[path = "suite/truth.rs"]

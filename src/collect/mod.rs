@@ -50,8 +50,11 @@ pub struct CollectOptions {
     pub endpoint_url: Option<String>,
     /// Requests in flight at once, over everything.
     pub max_concurrency: usize,
-    /// Attempts per request, first try included (the SDK's adaptive retry mode).
+    /// Attempts per request, first try included.
     pub max_attempts: u32,
+    /// The SDK's adaptive retry mode (backoff plus a client-side rate limit that slows down
+    /// after throttling; the default), else the standard mode (backoff only).
+    pub adaptive_retry: bool,
     /// How far back job lists reach, in days (the jobs API keeps about 30 days).
     pub job_days: u32,
     /// Time slices per job list, fetched concurrently.
@@ -70,6 +73,7 @@ impl CollectOptions {
             endpoint_url: None,
             max_concurrency: 32,
             max_attempts: 10,
+            adaptive_retry: true,
             job_days: 30,
             job_slices: 30,
             now,
@@ -213,8 +217,13 @@ macro_rules! captured {
 /// Collects the estate into `out` (created; must be empty or absent) and writes
 /// `out/snapshot.json` last.
 pub async fn collect(opts: &CollectOptions, out: &Path) -> Result<Collected, LiveError> {
+    let retry = if opts.adaptive_retry {
+        aws_config::retry::RetryConfig::adaptive()
+    } else {
+        aws_config::retry::RetryConfig::standard()
+    };
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(opts.max_attempts.max(1)));
+        .retry_config(retry.with_max_attempts(opts.max_attempts.max(1)));
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
     }

@@ -17,6 +17,8 @@ and access key (`ASIA<account>`, else the default account). Faults are injected 
 (500), `--deny-regions` (403 AccessDeniedException for every request of those regions).
 Faults use a seeded random generator; none is injected on STS.
 
+`GET /__stats` (unsigned) answers {"requests": n, "throttled": n, "failed": n}.
+
 Usage: python replay_server.py --estate DIR --port-file FILE [--account ID] [faults...]
 It loads the estate, binds a free port on 127.0.0.1, writes the port to FILE and serves.
 """
@@ -217,6 +219,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_request(self, payload):
         server = self.server
+        if self.path == "/__stats":
+            with server.lock:
+                stats = {"requests": server.requests, "throttled": server.throttled, "failed": server.failed}
+            return self.reply(200, encode(stats))
         auth = self.headers.get("Authorization", "")
         m = re.search(r"Credential=([^/]+)/\d+/([^/]+)/([^/]+)/", auth)
         if not m:

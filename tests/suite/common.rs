@@ -153,3 +153,86 @@ pub fn s3_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
         .env_remove("BACKUP_AUDIT_EXPECTED_BUCKET_OWNER")
         .args(["--s3-endpoint-url", &s3_endpoint(), "--s3-path-style", "--max-attempts", "3"])
 }
+
+/// The replay endpoint (`tests/replay/replay_server.py`) serving an estate folder, stopped on
+/// drop.
+pub struct Replay {
+    pub endpoint: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Replay {
+    /// Starts the endpoint on `estate` with extra arguments (faults, latency).
+    pub fn start(estate: &Path, args: &[&str]) -> Replay {
+        let python = std::env::var("BACKUP_AUDIT_TEST_PYTHON")
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python").display().to_string());
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        let child = std::process::Command::new(&python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replay/replay_server.py"))
+            .arg("--estate")
+            .arg(estate)
+            .arg("--port-file")
+            .arg(&port_file)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the replay endpoint with `{python}` ({e}); run scripts/test.sh"));
+        let mut replay = Replay { endpoint: String::new(), child, _dir: dir };
+        for _ in 0..200 {
+            if let Ok(port) = fs::read_to_string(&port_file) {
+                replay.endpoint = format!("http://127.0.0.1:{port}");
+                return replay;
+            }
+            if let Ok(Some(status)) = replay.child.try_wait() {
+                panic!("the replay endpoint exited: {status}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the replay endpoint did not start in 10 s");
+    }
+
+    /// The endpoint's counters: requests, throttled, failed.
+    pub fn stats(&self) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /__stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+    }
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A copy of the demo estate without what live collection does not gather (EC2 instance
+/// states, `describe-instances`), for comparing live and offline runs.
+pub fn demo_without_instances() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate");
+    for (rel, bytes) in files(&src) {
+        if rel.ends_with("describe-instances.json") {
+            continue;
+        }
+        let p = dir.path().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, bytes).unwrap();
+    }
+    dir
+}
+
+/// Adds what a live run against the replay endpoint needs: dummy credentials and the endpoint.
+pub fn live_env<'a>(cmd: &'a mut std::process::Command, replay: &Replay) -> &'a mut std::process::Command {
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .args(["--endpoint-url", &replay.endpoint, "--now", "2026-11-24T03:00:00Z"])
+}

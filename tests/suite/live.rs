@@ -1,0 +1,119 @@
+//! Live collection over HTTP: the real SDK clients against the replay endpoint
+//! (`tests/replay/replay_server.py`), which serves an estate folder in the AWS Backup, tagging
+//! and STS wire protocols, with injected latency, throttling, server errors and refusals.
+
+use std::path::Path;
+
+use super::common::{Replay, bin, demo_without_instances, files, live_env, tree};
+
+/// Runs `backup-audit run` (offline on `source`, or live with `extra`) into a new folder.
+fn run(args: &[&str], replay: Option<&Replay>) -> (tempfile::TempDir, std::process::Output) {
+    let out = tempfile::tempdir().unwrap();
+    let mut cmd = bin();
+    cmd.arg("run").args(args).arg("--out").arg(out.path());
+    if let Some(r) = replay {
+        live_env(&mut cmd, r);
+    } else {
+        cmd.args(["--now", "2026-11-24T03:00:00Z"]);
+    }
+    let output = cmd.output().unwrap();
+    (out, output)
+}
+
+const ACCOUNTS: [&str; 6] =
+    ["--source", "aws", "--regions", "us-east-1,eu-west-1", "--accounts", "111111111111,222222222222"];
+
+fn live_args(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut v = ACCOUNTS.to_vec();
+    v.extend(["--role-name", "backup-audit-reader"]);
+    v.extend(extra);
+    v
+}
+
+#[test]
+fn live_collection_equals_the_offline_read_and_the_snapshot_round_trips() {
+    let estate = demo_without_instances();
+    let replay = Replay::start(estate.path(), &[]);
+    let snapshot = tempfile::tempdir().unwrap();
+    let keep = snapshot.path().join("snap");
+    let keep_str = keep.to_str().unwrap().to_string();
+    let mut args = live_args(&[]);
+    args.extend(["--snapshot-dir", Box::leak(keep_str.into_boxed_str())]);
+    let (live, output) = run(&args, Some(&replay));
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let (offline, output) = run(&["--source", estate.path().to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let (live_reports, offline_reports) = (tree(live.path()), tree(offline.path()));
+    assert_eq!(live_reports.len(), 41);
+    assert!(live_reports == offline_reports, "live reports differ from the offline read of the same estate");
+
+    // The kept snapshot: the layout, raw pages, and the same reports offline.
+    let snap = files(&keep);
+    assert!(
+        snap.contains_key("111111111111/eu-west-1/list-backup-vaults/page-00000.json"),
+        "{:?}",
+        snap.keys().take(5).collect::<Vec<_>>()
+    );
+    assert!(snap.keys().any(|k| k.starts_with("222222222222/us-east-1/list-backup-jobs/page-")));
+    let marker: serde_json::Value = serde_json::from_slice(&snap["snapshot.json"]).unwrap();
+    assert_eq!(marker["CollectedAt"], "2026-11-24T03:00:00.000Z");
+    assert_eq!(marker["Failures"], serde_json::json!([]));
+    let (again, output) = run(&["--source", &keep.display().to_string()], None);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(tree(again.path()) == live_reports, "the saved snapshot gives other reports offline");
+    let manifest = super::common::manifest(live.path());
+    assert_eq!(manifest["source"]["kind"], "aws");
+    assert_eq!(manifest["status"], "complete");
+}
+
+#[test]
+fn throttling_and_server_errors_still_give_identical_reports() {
+    // One account and region (the credentials' own), and three job slices: the SDK's adaptive
+    // retry mode slows the whole client down after throttles, so fewer requests keep this
+    // test short.
+    let estate = demo_without_instances();
+    let args = ["--source", "aws", "--regions", "us-east-1", "--job-slices", "3", "--max-attempts", "20"];
+    let clean = Replay::start(estate.path(), &[]);
+    let (reference, output) = run(&args, Some(&clean));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(tree(reference.path()).len(), 11, "one account and region, plus the organisation plan");
+    let faulty = Replay::start(estate.path(), &["--throttle-rate", "0.2", "--error-rate", "0.05", "--seed", "7"]);
+    let (got, output) = run(&args, Some(&faulty));
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(tree(got.path()) == tree(reference.path()), "throttling changed the reports");
+    let stats = faulty.stats();
+    assert!(stats["throttled"].as_u64().unwrap() > 10, "{stats}");
+    assert!(stats["failed"].as_u64().unwrap() > 2, "{stats}");
+}
+
+#[test]
+fn a_region_that_refuses_access_is_partial_data_not_compliance() {
+    let estate = demo_without_instances();
+    let replay = Replay::start(estate.path(), &["--deny-regions", "eu-west-1"]);
+    let framework = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/demo-estate/111111111111/us-east-1/describe-framework/baseline_backup_controls.json");
+    let fw = framework.to_str().unwrap().to_string();
+    let mut args = live_args(&[]);
+    args.extend(["--framework-file", Box::leak(fw.into_boxed_str())]);
+    let (out, output) = run(&args, Some(&replay));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("warning: account 111111111111 region eu-west-1: * not collected: AccessDeniedException: User is not authorized in region eu-west-1"),
+        "{stderr}"
+    );
+    let manifest = super::common::manifest(out.path());
+    assert_eq!(manifest["status"], "incomplete");
+    assert_eq!(manifest["failures"].as_array().unwrap().len(), 2, "{:#}", manifest["failures"]);
+
+    // The framework file is evaluated everywhere: in the refused region every control is
+    // INSUFFICIENT_DATA, never COMPLIANT.
+    let evaluate = live_env(bin().args(["evaluate", "--format", "json"]).args(&args), &replay).output().unwrap();
+    assert_eq!(evaluate.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&evaluate.stdout).unwrap();
+    let refused: Vec<_> = v["controls"].as_array().unwrap().iter().filter(|c| c["region"] == "eu-west-1").collect();
+    assert!(!refused.is_empty(), "{v:#}");
+    for c in refused {
+        assert_eq!(c["controlComplianceStatus"], "INSUFFICIENT_DATA", "{c:#}");
+    }
+}
