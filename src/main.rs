@@ -110,7 +110,13 @@ fn collect_into(opts: &collect::CollectOptions, dir: &std::path::Path) -> Result
     }
     let runtime = runtime()?;
     let started = std::time::Instant::now();
-    let collected = runtime.block_on(collect::collect(opts, dir)).map_err(|e| {
+    // Progress bars only on a terminal; elsewhere (cron, Lambda, pipes) the tracing lines.
+    let progress: std::sync::Arc<dyn collect::Progress> = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        std::sync::Arc::new(collect::TerminalProgress::default())
+    } else {
+        std::sync::Arc::new(collect::Quiet)
+    };
+    let collected = runtime.block_on(collect::collect(opts, dir, progress)).map_err(|e| {
         let code = match e {
             collect::LiveError::Io { .. } => 1,
             _ => 2,
@@ -122,6 +128,7 @@ fn collect_into(opts: &collect::CollectOptions, dir: &std::path::Path) -> Result
         files = collected.files,
         bytes = collected.bytes,
         requests = collected.requests,
+        retries = collected.retries,
         failures = collected.failures.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         snapshot = %dir.display(),

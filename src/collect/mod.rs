@@ -20,6 +20,7 @@
 //!   partial (exit code 4).
 
 mod pager;
+pub mod progress;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ use tokio::sync::Semaphore;
 
 use crate::time::{self, Millis};
 pub use pager::{Page, paginate};
+pub use progress::{Progress, Quiet, TerminalProgress};
 
 /// What to collect and how.
 #[derive(Debug, Clone)]
@@ -122,6 +124,8 @@ pub struct Collected {
     pub files: u64,
     pub bytes: u64,
     pub requests: u64,
+    /// Attempts beyond the first, over all requests (throttling, 5xx, timeouts).
+    pub retries: u64,
     pub failures: Vec<Failure>,
 }
 
@@ -129,6 +133,8 @@ pub struct Collected {
 struct Shared {
     permits: Semaphore,
     requests: AtomicU64,
+    attempts: Arc<AtomicU64>,
+    progress: Arc<dyn Progress>,
     files: AtomicU64,
     bytes: AtomicU64,
     failures: Mutex<Vec<Failure>>,
@@ -146,13 +152,36 @@ struct Scope {
     shared: Arc<Shared>,
 }
 
-/// Keeps the raw body of the response the SDK deserialised last (the successful attempt).
-#[derive(Debug, Clone, Default)]
-struct Capture(Arc<Mutex<Option<Vec<u8>>>>);
+/// Keeps the raw body of the response the SDK deserialised last (the successful attempt),
+/// and counts attempts.
+#[derive(Clone)]
+struct Capture {
+    body: Arc<Mutex<Option<Vec<u8>>>>,
+    attempts: Arc<AtomicU64>,
+    progress: Arc<dyn Progress>,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Capture")
+    }
+}
 
 impl Intercept for Capture {
     fn name(&self) -> &'static str {
         "backup-audit::collect::Capture"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_sdk_backup::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.attempts.fetch_add(1, Ordering::Relaxed) > 0 {
+            self.progress.retry();
+        }
+        Ok(())
     }
 
     fn read_after_deserialization(
@@ -162,14 +191,20 @@ impl Intercept for Capture {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let bytes = context.response().body().bytes().map(<[u8]>::to_vec);
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
+        *self.body.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
         Ok(())
     }
 }
 
 impl Capture {
-    fn take(&self) -> Vec<u8> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default()
+    fn new(shared: &Shared) -> Capture {
+        Capture { body: Arc::default(), attempts: Arc::new(AtomicU64::new(0)), progress: shared.progress.clone() }
+    }
+
+    fn take(&self, shared: &Shared) -> Vec<u8> {
+        let attempts = self.attempts.load(Ordering::Relaxed);
+        shared.attempts.fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
+        self.body.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default()
     }
 }
 
@@ -207,16 +242,17 @@ impl RequestError {
 macro_rules! captured {
     ($scope:expr, $builder:expr) => {{
         let _permit = $scope.shared.permits.acquire().await.expect("the semaphore is never closed");
-        let capture = Capture::default();
+        let capture = Capture::new(&$scope.shared);
         let result = $builder.customize().interceptor(capture.clone()).send().await;
         $scope.shared.requests.fetch_add(1, Ordering::Relaxed);
-        result.map(|out| (out, capture.take())).map_err(RequestError::of)
+        let body = capture.take(&$scope.shared);
+        result.map(|out| (out, body)).map_err(RequestError::of)
     }};
 }
 
 /// Collects the estate into `out` (created; must be empty or absent) and writes
 /// `out/snapshot.json` last.
-pub async fn collect(opts: &CollectOptions, out: &Path) -> Result<Collected, LiveError> {
+pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progress>) -> Result<Collected, LiveError> {
     let retry = if opts.adaptive_retry {
         aws_config::retry::RetryConfig::adaptive()
     } else {
@@ -267,6 +303,8 @@ pub async fn collect(opts: &CollectOptions, out: &Path) -> Result<Collected, Liv
     let shared = Arc::new(Shared {
         permits: Semaphore::new(opts.max_concurrency.max(1)),
         requests: AtomicU64::new(0),
+        attempts: Arc::new(AtomicU64::new(0)),
+        progress,
         files: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         failures: Mutex::new(Vec::new()),
@@ -305,6 +343,7 @@ pub async fn collect(opts: &CollectOptions, out: &Path) -> Result<Collected, Liv
         }
     }
 
+    shared.progress.finish();
     let mut failures = std::mem::take(&mut *shared.failures.lock().unwrap_or_else(|e| e.into_inner()));
     failures.sort_by(|a, b| (&a.account, &a.region, &a.command).cmp(&(&b.account, &b.region, &b.command)));
     let marker = serde_json::json!({
@@ -319,6 +358,7 @@ pub async fn collect(opts: &CollectOptions, out: &Path) -> Result<Collected, Liv
         files: shared.files.load(Ordering::Relaxed),
         bytes: shared.bytes.load(Ordering::Relaxed),
         requests: shared.requests.load(Ordering::Relaxed),
+        retries: shared.attempts.load(Ordering::Relaxed),
         failures,
     })
 }
@@ -336,6 +376,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LiveError> {
 /// A command's files are written below a staging folder and moved into place only when the
 /// whole command succeeded: a command is collected completely or not at all.
 struct Staged {
+    command: String,
     staging: PathBuf,
     target: PathBuf,
     shared: Arc<Shared>,
@@ -344,6 +385,7 @@ struct Staged {
 impl Staged {
     fn new(scope: &Scope, command: &str) -> Staged {
         Staged {
+            command: command.to_string(),
             staging: scope.dir.join(format!(".partial-{command}")),
             target: scope.dir.join(command),
             shared: scope.shared.clone(),
@@ -355,6 +397,7 @@ impl Staged {
         write_file(&self.staging.join(rel), bytes)?;
         self.shared.files.fetch_add(1, Ordering::Relaxed);
         self.shared.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.shared.progress.page(&self.command, bytes.len());
         Ok(())
     }
 
@@ -374,6 +417,7 @@ impl Staged {
 impl Scope {
     fn fail(&self, command: &str, error: &str) {
         tracing::warn!(account = %self.account, region = %self.region, command, "not collected: {error}");
+        self.shared.progress.failed();
         self.shared.failures.lock().unwrap_or_else(|e| e.into_inner()).push(Failure {
             account: self.account.clone(),
             region: self.region.clone(),
@@ -394,6 +438,7 @@ impl Scope {
         match body(staged.clone()).await {
             Ok(Ok(value)) => {
                 staged.commit()?;
+                tracing::debug!(account = %self.account, region = %self.region, command, "collected");
                 Ok(Some(value))
             }
             Ok(Err(e)) => {
