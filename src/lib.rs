@@ -2,7 +2,8 @@
 //!
 //! The stages run in one direction, and only [`run`] knows their order:
 //!
-//! 1. **collect** ([`estate`]): read the estate snapshot into typed records;
+//! 1. **collect** ([`collect`] for `--source aws`: AWS into an estate snapshot; [`estate`]:
+//!    read the snapshot into typed records);
 //! 2. **frames** ([`frames`]): turn the records into Polars DataFrames;
 //! 3. **evaluate** ([`controls`]): the frameworks' controls over the frames, in parallel;
 //! 4. **render** ([`reports`]): report plans to CSV and JSON bodies in the key layout;
