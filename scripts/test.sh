@@ -24,5 +24,9 @@ for _ in $(seq 1 100); do
 done
 [ -s "$port_file" ] || { cat target/s3-server.log; echo "the S3 test server did not start in 10 s" >&2; exit 1; }
 export BACKUP_AUDIT_TEST_S3="http://127.0.0.1:$(cat "$port_file")"
+export BACKUP_AUDIT_TEST_PYTHON="$PWD/.venv/bin/python"
+# Dummy credentials for the clients that use the default chain against the test servers.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+unset AWS_PROFILE
 echo "== S3 test server at $BACKUP_AUDIT_TEST_S3"
 cargo test "$@"

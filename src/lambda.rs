@@ -61,7 +61,10 @@ impl LambdaError {
 /// The Lambda's configuration, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct LambdaConfig {
+    /// A snapshot folder, or `aws` to collect live into the function's `/tmp` first.
     pub source: PathBuf,
+    /// Live collection settings (accounts, role, regions), used when `source` is `aws`.
+    pub collect: crate::collect::CollectOptions,
     /// `s3://bucket/prefix` or a folder; `None`: each plan's own delivery channel.
     pub out: Option<String>,
     pub window: WindowSpec,
@@ -76,7 +79,9 @@ impl LambdaConfig {
     ///
     /// | variable | meaning |
     /// |---|---|
-    /// | `BACKUP_AUDIT_SOURCE` | the estate snapshot folder (required) |
+    /// | `BACKUP_AUDIT_SOURCE` | `aws` (collect live) or a snapshot folder (required) |
+    /// | `BACKUP_AUDIT_REGIONS`, `BACKUP_AUDIT_ACCOUNTS`, `BACKUP_AUDIT_ROLE_NAME` | what `aws` collects |
+    /// | `BACKUP_AUDIT_ENDPOINT_URL` | endpoint of the collector's clients (emulators) |
     /// | `BACKUP_AUDIT_OUT` | `s3://bucket/prefix` (default: each plan's ReportDeliveryChannel) |
     /// | `BACKUP_AUDIT_WINDOW` | `daily` (default) or `last-24h`, for scheduled events |
     /// | `BACKUP_AUDIT_REPORT_PLANS` | comma-separated plan names to run (default: all) |
@@ -94,7 +99,23 @@ impl LambdaConfig {
             })
         };
         let source = get("BACKUP_AUDIT_SOURCE")
-            .ok_or_else(|| bad("BACKUP_AUDIT_SOURCE", "is not set; it names the estate snapshot folder".into()))?;
+            .ok_or_else(|| bad("BACKUP_AUDIT_SOURCE", "is not set; it is `aws` or an estate snapshot folder".into()))?;
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        let mut collect = crate::collect::CollectOptions::new(0);
+        collect.regions = list("BACKUP_AUDIT_REGIONS");
+        collect.accounts = list("BACKUP_AUDIT_ACCOUNTS");
+        collect.role_name = get("BACKUP_AUDIT_ROLE_NAME");
+        collect.endpoint_url = get("BACKUP_AUDIT_ENDPOINT_URL");
+        if !collect.accounts.is_empty() && collect.role_name.is_none() {
+            return Err(bad(
+                "BACKUP_AUDIT_ROLE_NAME",
+                "is not set; BACKUP_AUDIT_ACCOUNTS needs the role to assume".into(),
+            ));
+        }
         let out = get("BACKUP_AUDIT_OUT");
         if let Some(Some(Err(message))) = out.as_deref().map(parse_url) {
             return Err(bad("BACKUP_AUDIT_OUT", message));
@@ -124,8 +145,10 @@ impl LambdaConfig {
             Some("true") | Some("1") => true,
             Some(other) => return Err(bad("BACKUP_AUDIT_S3_PATH_STYLE", format!("`{other}`; expected true or false"))),
         };
+        collect.max_attempts = number("BACKUP_AUDIT_MAX_ATTEMPTS", 10)? as u32;
         Ok(LambdaConfig {
             source: PathBuf::from(source),
+            collect,
             out,
             window,
             report_plan_names: get("BACKUP_AUDIT_REPORT_PLANS")
@@ -231,16 +254,39 @@ pub fn parse_event(event: &Value) -> Result<Request, LambdaError> {
 }
 
 /// Runs one event to completion, synchronously. `clock` is the invocation's wall clock, used
-/// only when neither the event nor the snapshot fixes `now`.
+/// only when neither the event nor the snapshot fixes `now`. Call it from a blocking thread of
+/// a tokio runtime ([`invoke`] does): live collection blocks on that runtime.
 pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: Millis) -> Result<Value, LambdaError> {
     let request = parse_event(event)?;
+    let pipeline = |e: &dyn std::error::Error| LambdaError::Pipeline(DisplayChain(e).to_string());
+    let live = crate::cli::is_live(&config.source);
     let now = match request.now {
         Some(t) => t,
-        None => crate::estate::snapshot::collected_at(&config.source)
-            .map_err(|e| LambdaError::Pipeline(DisplayChain(&e).to_string()))?
-            .unwrap_or(clock),
+        None if live => clock,
+        None => crate::estate::snapshot::collected_at(&config.source).map_err(|e| pipeline(&e))?.unwrap_or(clock),
     };
-    let mut cfg = RunConfig::new(config.source.clone(), now);
+    // Live: collect into a fresh folder under the function's /tmp, removed after the run.
+    let temporary = if live {
+        let dir = tempfile::Builder::new().prefix("backup-audit-snapshot-").tempdir().map_err(|e| pipeline(&e))?;
+        let mut opts = config.collect.clone();
+        opts.now = now;
+        let collected = tokio::runtime::Handle::current()
+            .block_on(crate::collect::collect(&opts, dir.path(), Arc::new(crate::collect::Quiet)))
+            .map_err(|e| pipeline(&e))?;
+        tracing::info!(
+            requests = collected.requests,
+            retries = collected.retries,
+            files = collected.files,
+            failures = collected.failures.len(),
+            "collected the estate"
+        );
+        Some(dir)
+    } else {
+        None
+    };
+    let source = temporary.as_ref().map_or_else(|| config.source.clone(), |d| d.path().to_path_buf());
+    let mut cfg = RunConfig::new(source, now);
+    cfg.live = live;
     cfg.window = request.window.unwrap_or(config.window);
     cfg.report_plan_names =
         if request.plan_names.is_empty() { config.report_plan_names.clone() } else { request.plan_names };
@@ -268,7 +314,7 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
             "objects": p.objects,
             "errors": p.errors,
         })).collect::<Vec<_>>(),
-        "failures": outcome.plan_errors.iter().chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors).collect::<Vec<_>>(),
+        "failures": outcome.collection_failures.iter().chain(&outcome.plan_errors).chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors).collect::<Vec<_>>(),
         "nonCompliant": outcome.non_compliant,
     });
     match outcome.exit_code(false) {

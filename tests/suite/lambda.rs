@@ -8,7 +8,7 @@ use backup_audit::lambda::{self, LambdaConfig, LambdaError};
 use backup_audit::sinks::S3Sinks;
 use serde_json::{Value, json};
 
-use super::common::{S3_OWNER, create_bucket, fixture, objects, runtime, s3_client};
+use super::common::{Replay, S3_OWNER, create_bucket, demo_without_instances, fixture, objects, runtime, s3_client};
 
 fn demo() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate").display().to_string()
@@ -88,4 +88,37 @@ fn a_direct_invoke_runs_the_named_plans_for_its_window() {
         }
         other => panic!("expected an incomplete run, got {other:?}"),
     }
+}
+
+#[test]
+fn a_scheduled_event_can_collect_live_first() {
+    // Live collection uses the default credential chain; scripts/test.sh exports dummy keys.
+    assert!(std::env::var_os("AWS_ACCESS_KEY_ID").is_some(), "run the tests with scripts/test.sh");
+    let estate = demo_without_instances();
+    let replay = Replay::start(estate.path(), &[]);
+    let rt = runtime();
+    let client = s3_client(&rt, 3);
+    create_bucket(&rt, &client, "lambda-live");
+    let endpoint = replay.endpoint.clone();
+    let config = LambdaConfig::from_env(move |k| match k {
+        "BACKUP_AUDIT_SOURCE" => Some("aws".into()),
+        "BACKUP_AUDIT_REGIONS" => Some("us-east-1".into()),
+        "BACKUP_AUDIT_ENDPOINT_URL" => Some(endpoint.clone()),
+        "BACKUP_AUDIT_OUT" => Some("s3://lambda-live/nightly".into()),
+        _ => None,
+    })
+    .unwrap();
+    let sinks = S3Sinks::new(client.clone(), rt.handle().clone(), config.s3.clone());
+    let event: Value = serde_json::from_slice(&std::fs::read(fixture("lambda/scheduled-event.json")).unwrap()).unwrap();
+
+    let summary = rt.block_on(lambda::invoke(event, Arc::new(config), sinks, CLOCK_2030)).unwrap();
+
+    assert_eq!(summary["status"], "complete", "{summary:#}");
+    assert_eq!(summary["now"], "2026-11-24T03:00:00.000Z");
+    // One account (the credentials' own) and region: five plans in two formats, plus the
+    // organisation-wide plan.
+    assert_eq!(summary["objects"], 11, "{summary:#}");
+    assert!(summary["source"]["files"].as_u64().unwrap() > 100, "{summary:#}");
+    let stored = objects(&rt, &client, "lambda-live");
+    assert_eq!(stored.len(), 12, "reports plus the manifest");
 }
