@@ -1010,6 +1010,11 @@ async fn collect_rest(scope: Scope) -> Result<(), LiveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_backup::Client;
+    use aws_sdk_backup::operation::list_backup_jobs::ListBackupJobsInput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
 
     #[test]
     fn slices_cover_everything_once() {
@@ -1023,5 +1028,148 @@ mod tests {
         for w in s.windows(2) {
             assert_eq!(w[0].1, w[1].0, "slices meet without gaps");
         }
+    }
+
+    fn http(body: String) -> Response<SdkBody> {
+        Response::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body))
+    }
+
+    fn job(id: &str) -> String {
+        format!(
+            r#"{{"BackupJobId":"{id}","AccountId":"111122223333","State":"RUNNING","CreationDate":1795993200,"ResourceArn":"arn:aws:ec2:us-east-1:111122223333:volume/vol-1","ResourceType":"EBS","BackupVaultName":"v"}}"#
+        )
+    }
+
+    fn page(ids: &[&str], next: Option<&str>) -> String {
+        let jobs: Vec<String> = ids.iter().map(|i| job(i)).collect();
+        let next = next.map(|t| format!(r#","NextToken":"{t}""#)).unwrap_or_default();
+        format!(r#"{{"BackupJobs":[{}]{next}}}"#, jobs.join(","))
+    }
+
+    /// A scope whose Backup client is `backup` (a mocked client); the tagging client is unused.
+    fn scope(backup: Client, dir: &Path) -> Scope {
+        let tagging = aws_sdk_resourcegroupstagging::Client::from_conf(
+            aws_sdk_resourcegroupstagging::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .build(),
+        );
+        Scope {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            backup,
+            tagging,
+            dir: dir.to_path_buf(),
+            shared: Arc::new(Shared {
+                permits: Semaphore::new(4),
+                requests: AtomicU64::new(0),
+                attempts: Arc::new(AtomicU64::new(0)),
+                progress: Arc::new(Quiet),
+                files: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+                failures: Mutex::new(Vec::new()),
+                page_size: 1000,
+            }),
+        }
+    }
+
+    fn fast_retries(c: aws_sdk_backup::config::Builder) -> aws_sdk_backup::config::Builder {
+        c.retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(1)),
+        )
+    }
+
+    /// Pages of `list-backup-jobs` through the real client: raw bodies and names.
+    async fn jobs(scope: &Scope) -> (Result<Vec<String>, RequestError>, Vec<Vec<u8>>) {
+        let mut written = Vec::new();
+        let result = paginate(
+            "list-backup-jobs",
+            |token| {
+                let scope = scope.clone();
+                async move {
+                    let (out, bytes) = captured!(scope, scope.backup.list_backup_jobs().set_next_token(token))?;
+                    let names =
+                        out.backup_jobs().iter().filter_map(|j| j.backup_job_id().map(str::to_string)).collect();
+                    Ok(Page { bytes, next_token: out.next_token, names })
+                }
+            },
+            |_, bytes| {
+                written.push(bytes.to_vec());
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+        (result, written)
+    }
+
+    #[tokio::test]
+    async fn pages_are_the_raw_bodies_and_5xx_is_retried() {
+        let first = mock!(Client::list_backup_jobs)
+            .match_requests(|r: &ListBackupJobsInput| r.next_token().is_none())
+            .then_http_response(|| http(page(&["a", "b"], Some("t1"))));
+        let second = mock!(Client::list_backup_jobs)
+            .match_requests(|r: &ListBackupJobsInput| r.next_token() == Some("t1"))
+            .sequence()
+            .http_status(503, None)
+            .times(2)
+            .http_response(|| http(page(&["c"], Some(""))))
+            .build();
+        let client = mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&first, &second], fast_retries);
+        let dir = tempfile::tempdir().unwrap();
+        let scope = scope(client, dir.path());
+
+        let (names, written) = jobs(&scope).await;
+
+        assert_eq!(names.unwrap(), vec!["a", "b", "c"], "an empty NextToken ends the list");
+        assert_eq!(written, vec![page(&["a", "b"], Some("t1")).into_bytes(), page(&["c"], Some("")).into_bytes()]);
+        assert_eq!(second.num_calls(), 3, "two 503s, then the page");
+        assert_eq!(scope.shared.attempts.load(Ordering::Relaxed), 2, "two retries counted");
+        assert_eq!(scope.shared.requests.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn a_service_that_repeats_a_token_is_stopped() {
+        let looping = mock!(Client::list_backup_jobs).then_http_response(|| http(page(&["a"], Some("same"))));
+        let client = mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&looping], fast_retries);
+        let dir = tempfile::tempdir().unwrap();
+        let (names, written) = jobs(&scope(client, dir.path())).await;
+        let err = names.unwrap_err();
+        assert_eq!(err.code.as_deref(), Some("RepeatedNextToken"));
+        assert_eq!(written.len(), 2);
+        assert_eq!(looping.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn job_slices_overlap_only_in_ids_the_reader_removes() {
+        // Every slice answers with the same job: the edges of real slices may overlap too.
+        let every = mock!(Client::list_backup_jobs).then_http_response(|| http(page(&["dup"], None)));
+        let client = mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&every], fast_retries);
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("111122223333/us-east-1");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut opts = CollectOptions::new(1_796_000_000_000);
+        opts.job_slices = 3;
+        let s = scope(client, &dir);
+        let copy = mock!(Client::list_copy_jobs).then_http_response(|| http(r#"{"CopyJobs":[]}"#.into()));
+        let restore = mock!(Client::list_restore_jobs).then_http_response(|| http(r#"{"RestoreJobs":[]}"#.into()));
+        let s = Scope {
+            backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&every, &copy, &restore], fast_retries),
+            ..s
+        };
+        collect_jobs(s, &opts).await.unwrap();
+
+        let pages: Vec<_> = std::fs::read_dir(dir.join("list-backup-jobs")).unwrap().collect();
+        assert_eq!(pages.len(), 4, "one page per slice: before, three slices");
+        assert_eq!(every.num_calls(), 4);
+        let window = crate::window::WindowSpec::Last24h.resolve(opts.now);
+        let read = crate::estate::read(
+            root.path(),
+            &crate::estate::ReadOptions { jobs: Some(window.job_filter()), ..Default::default() },
+        )
+        .unwrap();
+        assert_eq!(read.backup_jobs.len(), 1, "the job that four slices returned is reported once");
     }
 }
