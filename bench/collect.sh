@@ -18,7 +18,7 @@ if [ ! -f "$EST/snapshot.json" ]; then
     --max-recovery-points 40000 --frameworks 1 --now "$NOW" --seed 11
 fi
 echo "== estate: $(du -sh --apparent-size "$EST" | cut -f1), $(find "$EST" -name '*.json' | wc -l) files," \
-  "$(find "$EST" -path '*list-recovery-points-by-backup-vault/*' -type d | wc -l) vaults with recovery points"
+  "$(find "$EST" -path '*list-recovery-points-by-backup-vault/*.json' | wc -l) vaults with recovery points"
 
 if ! .venv/bin/python -c "import moto" 2>/dev/null; then
   python3 -m venv .venv

@@ -24,6 +24,7 @@ It loads the estate, binds a free port on 127.0.0.1, writes the port to FILE and
 """
 
 import argparse
+import bisect
 import glob
 import json
 import os
@@ -112,7 +113,8 @@ class Scope:
                     w = wire(job)
                     items.append((w["CreationDate"], job[id_key], encode(w)))
             items.sort(key=lambda t: (t[0], t[1]))
-            self.jobs[route] = (member, items)
+            # Creation times alone, for bisecting createdAfter / createdBefore.
+            self.jobs[route] = (member, [t[0] for t in items], [t[2] for t in items])
 
         def list_of(route, command, member, key=None):
             items = []
@@ -259,14 +261,12 @@ class Handler(BaseHTTPRequestHandler):
         path = unquote(url.path).rstrip("/") or "/"
         query = parse_qs(url.query)
         if path in scope.jobs:
-            member, items = scope.jobs[path]
+            member, created, items = scope.jobs[path]
             after = query.get("createdAfter")
             before = query.get("createdBefore")
-            if after or before:
-                lo = iso_millis(after[0]) if after else float("-inf")
-                hi = iso_millis(before[0]) if before else float("inf")
-                items = [t for t in items if lo <= t[0] < hi]
-            chunk, nxt = page([t[2] for t in items], query, "maxResults", "nextToken", 1000)
+            lo = bisect.bisect_left(created, iso_millis(after[0])) if after else 0
+            hi = bisect.bisect_left(created, iso_millis(before[0])) if before else len(items)
+            chunk, nxt = page(items[lo:hi], query, "maxResults", "nextToken", 1000)
             return self.reply(200, body(member, chunk, nxt))
         if path in scope.lists:
             limit = 1000
