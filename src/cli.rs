@@ -143,6 +143,11 @@ pub struct AwsArgs {
     /// Time slices per job list, collected concurrently.
     #[arg(long, default_value_t = 30)]
     pub job_slices: u32,
+    /// List the jobs of every account of the organisation (ByAccountId=*) from the
+    /// credentials' own account (an Organizations management or delegated administrator
+    /// account); the accounts of --accounts then list no jobs of their own.
+    #[arg(long)]
+    pub org_jobs: bool,
     /// Keep the collected snapshot in this new folder (default: a temporary folder).
     #[arg(long, value_name = "DIR")]
     pub snapshot_dir: Option<PathBuf>,
@@ -162,6 +167,7 @@ impl AwsArgs {
             adaptive_retry: self.retry_mode == RetryMode::Adaptive,
             job_days: self.job_days,
             job_slices: self.job_slices,
+            org_jobs: self.org_jobs,
             now,
         }
     }

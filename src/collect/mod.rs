@@ -61,6 +61,9 @@ pub struct CollectOptions {
     pub job_days: u32,
     /// Time slices per job list, fetched concurrently.
     pub job_slices: u32,
+    /// List the jobs of every account of the organisation (`ByAccountId=*`) from the caller's
+    /// account (an Organizations management or delegated administrator account).
+    pub org_jobs: bool,
     /// The clock: the snapshot's `CollectedAt` and the end of the job slices.
     pub now: Millis,
 }
@@ -78,6 +81,7 @@ impl CollectOptions {
             adaptive_retry: true,
             job_days: 30,
             job_slices: 30,
+            org_jobs: false,
             now,
         }
     }
@@ -277,13 +281,19 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
     };
 
     // Accounts and their configurations: the caller's own, or each through the role.
+    // With --org-jobs, the caller's account lists the jobs of the whole organisation and the
+    // other accounts list none (their jobs are in that list).
     let mut accounts: Vec<(String, aws_config::SdkConfig)> = Vec::new();
-    if opts.accounts.is_empty() {
+    let caller = if opts.accounts.is_empty() || opts.org_jobs {
         let sts = aws_sdk_sts::Client::new(&base);
         let me =
             sts.get_caller_identity().send().await.map_err(|e| LiveError::Identity(RequestError::of(e).message))?;
-        let account = me.account().ok_or_else(|| LiveError::Identity("the answer has no Account".into()))?;
-        accounts.push((account.to_string(), base.clone()));
+        Some(me.account().ok_or_else(|| LiveError::Identity("the answer has no Account".into()))?.to_string())
+    } else {
+        None
+    };
+    if opts.accounts.is_empty() {
+        accounts.push((caller.clone().expect("asked above"), base.clone()));
     } else {
         let role = opts.role_name.as_deref().ok_or(LiveError::NoRole)?;
         for account in opts.accounts.iter().collect::<BTreeSet<_>>() {
@@ -297,6 +307,10 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
                 .credentials_provider(aws_sdk_backup::config::SharedCredentialsProvider::new(provider))
                 .build();
             accounts.push((account.clone(), conf));
+        }
+        if let Some(c) = caller.as_ref().filter(|c| opts.org_jobs && !opts.accounts.contains(c)) {
+            accounts.push((c.clone(), base.clone()));
+            accounts.sort_by(|a, b| a.0.cmp(&b.0));
         }
     }
 
@@ -331,8 +345,13 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
                 dir,
                 shared: shared.clone(),
             };
+            let jobs = match (&caller, opts.org_jobs) {
+                (_, false) => Jobs::Own,
+                (Some(c), true) if c == account => Jobs::Organisation,
+                _ => Jobs::None,
+            };
             let opts = opts.clone();
-            tasks.spawn(async move { collect_scope(scope, &opts).await });
+            tasks.spawn(async move { collect_scope(scope, &opts, jobs).await });
         }
     }
     while let Some(joined) = tasks.join_next().await {
@@ -473,7 +492,18 @@ fn dt(ms: Millis) -> DateTime {
 }
 
 /// Collects one account and region.
-async fn collect_scope(scope: Scope, opts: &CollectOptions) -> Result<(), LiveError> {
+/// Which jobs a scope lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Jobs {
+    /// The account's own.
+    Own,
+    /// Every account's of the organisation (`ByAccountId=*`).
+    Organisation,
+    /// None: another scope lists them organisation-wide.
+    None,
+}
+
+async fn collect_scope(scope: Scope, opts: &CollectOptions, jobs: Jobs) -> Result<(), LiveError> {
     // The first call tells whether the region answers at all; if not, one failure for it.
     let probe = captured!(scope, scope.backup.list_backup_vaults().max_results(scope.shared.page_size));
     if let Err(e) = probe {
@@ -484,7 +514,12 @@ async fn collect_scope(scope: Scope, opts: &CollectOptions) -> Result<(), LiveEr
     let plans = scope.clone();
     let rest = scope.clone();
     let (a, b, c, d) = tokio::join!(
-        collect_jobs(scope.clone(), opts),
+        async {
+            match jobs {
+                Jobs::None => Ok(()),
+                _ => collect_jobs(scope.clone(), opts, jobs == Jobs::Organisation).await,
+            }
+        },
         collect_vaults(vaults),
         collect_plans(plans),
         collect_rest(rest),
@@ -492,27 +527,31 @@ async fn collect_scope(scope: Scope, opts: &CollectOptions) -> Result<(), LiveEr
     a.and(b).and(c).and(d)
 }
 
-async fn collect_jobs(scope: Scope, opts: &CollectOptions) -> Result<(), LiveError> {
+async fn collect_jobs(scope: Scope, opts: &CollectOptions, organisation: bool) -> Result<(), LiveError> {
     let slices = slices(opts.now, opts.job_days, opts.job_slices);
+    // Organisation-wide: every member account's jobs, each carrying its own AccountId.
+    let org: Option<String> = organisation.then(|| "*".to_string());
     let backup = async {
         scope
             .command("list-backup-jobs", |staged| {
                 let scope = scope.clone();
                 let slices = slices.clone();
+                let org = org.clone();
                 async move {
                     sliced(&slices, |i, (after, before)| {
-                        let (scope, staged) = (scope.clone(), staged.clone());
+                        let (scope, staged, org) = (scope.clone(), staged.clone(), org.clone());
                         async move {
                             paginate(
                                 "list-backup-jobs",
                                 |token| {
-                                    let scope = scope.clone();
+                                    let (scope, org) = (scope.clone(), org.clone());
                                     async move {
                                         let (out, bytes) = captured!(
                                             scope,
                                             scope
                                                 .backup
                                                 .list_backup_jobs()
+                                                .set_by_account_id(org)
                                                 .max_results(scope.shared.page_size)
                                                 .set_by_created_after(after.map(dt))
                                                 .set_by_created_before(before.map(dt))
@@ -536,20 +575,22 @@ async fn collect_jobs(scope: Scope, opts: &CollectOptions) -> Result<(), LiveErr
             .command("list-copy-jobs", |staged| {
                 let scope = scope.clone();
                 let slices = slices.clone();
+                let org = org.clone();
                 async move {
                     sliced(&slices, |i, (after, before)| {
-                        let (scope, staged) = (scope.clone(), staged.clone());
+                        let (scope, staged, org) = (scope.clone(), staged.clone(), org.clone());
                         async move {
                             paginate(
                                 "list-copy-jobs",
                                 |token| {
-                                    let scope = scope.clone();
+                                    let (scope, org) = (scope.clone(), org.clone());
                                     async move {
                                         let (out, bytes) = captured!(
                                             scope,
                                             scope
                                                 .backup
                                                 .list_copy_jobs()
+                                                .set_by_account_id(org)
                                                 .max_results(scope.shared.page_size)
                                                 .set_by_created_after(after.map(dt))
                                                 .set_by_created_before(before.map(dt))
@@ -573,20 +614,22 @@ async fn collect_jobs(scope: Scope, opts: &CollectOptions) -> Result<(), LiveErr
             .command("list-restore-jobs", |staged| {
                 let scope = scope.clone();
                 let slices = slices.clone();
+                let org = org.clone();
                 async move {
                     sliced(&slices, |i, (after, before)| {
-                        let (scope, staged) = (scope.clone(), staged.clone());
+                        let (scope, staged, org) = (scope.clone(), staged.clone(), org.clone());
                         async move {
                             paginate(
                                 "list-restore-jobs",
                                 |token| {
-                                    let scope = scope.clone();
+                                    let (scope, org) = (scope.clone(), org.clone());
                                     async move {
                                         let (out, bytes) = captured!(
                                             scope,
                                             scope
                                                 .backup
                                                 .list_restore_jobs()
+                                                .set_by_account_id(org)
                                                 .max_results(scope.shared.page_size)
                                                 .set_by_created_after(after.map(dt))
                                                 .set_by_created_before(before.map(dt))
@@ -1159,7 +1202,7 @@ mod tests {
             backup: mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&every, &copy, &restore], fast_retries),
             ..s
         };
-        collect_jobs(s, &opts).await.unwrap();
+        collect_jobs(s, &opts, false).await.unwrap();
 
         let pages: Vec<_> = std::fs::read_dir(dir.join("list-backup-jobs")).unwrap().collect();
         assert_eq!(pages.len(), 4, "one page per slice: before, three slices");

@@ -173,6 +173,15 @@ impl Estate {
         self.scopes.iter().map(|s| s.id.account.as_str()).collect()
     }
 
+    /// Accounts that own jobs of the estate, sorted: with an organisation-wide job listing
+    /// (`--org-jobs`) these include member accounts that have no folder of their own.
+    pub fn job_accounts(&self) -> BTreeSet<&str> {
+        let backup = self.backup_jobs.iter().map(|j| j.account_id.as_str());
+        let copy = self.copy_jobs.iter().map(|j| j.account_id.as_str());
+        let restore = self.restore_jobs.iter().map(|j| j.account_id.as_str());
+        backup.chain(copy).chain(restore).collect()
+    }
+
     /// Distinct regions, sorted.
     pub fn regions(&self) -> BTreeSet<&str> {
         self.scopes.iter().map(|s| s.id.region.as_str()).collect()

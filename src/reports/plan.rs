@@ -126,7 +126,8 @@ pub fn resolve(estate: &Estate, plan: &ReportPlan, folder: Option<usize>) -> Res
                 "report plan `{name}`: OrganizationUnits cannot be resolved offline; the report covers every account in the estate"
             ));
         }
-        estate.accounts().into_iter().map(str::to_string).collect()
+        // Every account of the estate, and every account an organisation-wide job list named.
+        estate.accounts().into_iter().chain(estate.job_accounts()).map(str::to_string).collect()
     } else if cross_account {
         setting.accounts.iter().cloned().collect()
     } else {

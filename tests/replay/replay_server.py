@@ -4,7 +4,8 @@ It speaks the wire protocols the real SDK clients use, so `backup-audit --source
 --endpoint-url http://127.0.0.1:PORT` collects from it exactly as from AWS:
 
 - AWS Backup (REST-JSON): the 17 read operations of the estate layout, with `maxResults` /
-  `nextToken` paging (opaque tokens), `createdAfter` / `createdBefore` on the job lists, and
+  `nextToken` paging (opaque tokens), `createdAfter` / `createdBefore` and `accountId=*`
+  (every account of the region: an organisation-wide listing) on the job lists, and
   timestamps as epoch seconds, as the service sends them. Routes are those of the
   `aws-sdk-backup` crate's model (`src/operation/*.rs`, `uri_base`).
 - Resource Groups Tagging API (JSON 1.1): `GetResources`, paged by `PaginationToken`.
@@ -173,6 +174,21 @@ class Estate:
                     self.scopes[(account, os.path.basename(region_dir))] = Scope(region_dir)
         accounts = sorted({a for a, _ in self.scopes})
         self.default_account = default_account or accounts[0]
+        self.merged = {}
+        self.lock = threading.Lock()
+
+    def org_jobs(self, route, region):
+        """`ByAccountId=*`: the jobs of every account in `region`, by creation time."""
+        with self.lock:
+            if (route, region) not in self.merged:
+                rows = []
+                for (account, r), scope in sorted(self.scopes.items()):
+                    if r == region:
+                        _, created, items = scope.jobs[route]
+                        rows.extend(zip(created, items))
+                rows.sort(key=lambda t: t[0])
+                self.merged[(route, region)] = ([t[0] for t in rows], [t[1] for t in rows])
+            return self.merged[(route, region)]
 
 
 def page(items, query, max_key, token_key, limit):
@@ -262,6 +278,8 @@ class Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         if path in scope.jobs:
             member, created, items = scope.jobs[path]
+            if query.get("accountId") == ["*"]:
+                created, items = server.estate.org_jobs(path, region)
             after = query.get("createdAfter")
             before = query.get("createdBefore")
             lo = bisect.bisect_left(created, iso_millis(after[0])) if after else 0

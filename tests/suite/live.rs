@@ -117,3 +117,20 @@ fn a_region_that_refuses_access_is_partial_data_not_compliance() {
         assert_eq!(c["controlComplianceStatus"], "INSUFFICIENT_DATA", "{c:#}");
     }
 }
+
+#[test]
+fn an_organisation_wide_job_listing_reports_every_member_account() {
+    // The management account (the credentials' own, 111111111111) lists the jobs of the whole
+    // organisation (ByAccountId=*); the member accounts give their plans and vaults through the
+    // role and list no jobs. The reports are those of the offline read, byte for byte.
+    let estate = demo_without_instances();
+    let replay = Replay::start(estate.path(), &[]);
+    let (live, output) = run(&live_args(&["--org-jobs"]), Some(&replay));
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let (offline, _) = run(&["--source", estate.path().to_str().unwrap()], None);
+    let org = "audit/Backup/crossaccount/crossregion/2026/11/24/org_backup_jobs/BACKUP_JOB_REPORT_org_backup_jobs_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.csv";
+    let (live, offline) = (tree(live.path()), tree(offline.path()));
+    assert!(String::from_utf8_lossy(&live[org]).contains("\"222222222222\""), "member account's jobs missing");
+    assert!(live[org] == offline[org], "the organisation-wide report differs from the offline one");
+    assert!(live == offline, "reports differ from the offline read");
+}
