@@ -527,128 +527,55 @@ async fn collect_scope(scope: Scope, opts: &CollectOptions, jobs: Jobs) -> Resul
     a.and(b).and(c).and(d)
 }
 
+/// One job list, all slices at once, pages named `page-<slice>-<page>.json`. The three job
+/// operations have the same inputs but no common trait, hence a macro.
+macro_rules! job_list {
+    ($scope:expr, $slices:expr, $org:expr, $command:literal, $operation:ident) => {
+        $scope.command($command, |staged| {
+            let (scope, slices, org) = ($scope.clone(), $slices.clone(), $org.clone());
+            async move {
+                sliced(&slices, |i, (after, before)| {
+                    let (scope, staged, org) = (scope.clone(), staged.clone(), org.clone());
+                    async move {
+                        paginate(
+                            $command,
+                            |token| {
+                                let (scope, org) = (scope.clone(), org.clone());
+                                async move {
+                                    let (out, bytes) = captured!(
+                                        scope,
+                                        scope
+                                            .backup
+                                            .$operation()
+                                            .set_by_account_id(org)
+                                            .max_results(scope.shared.page_size)
+                                            .set_by_created_after(after.map(dt))
+                                            .set_by_created_before(before.map(dt))
+                                            .set_next_token(token)
+                                    )?;
+                                    Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
+                                }
+                            },
+                            |n, bytes| staged.put(&format!("page-{i:05}-{n:05}.json"), bytes),
+                        )
+                        .await
+                    }
+                })
+                .await
+            }
+        })
+    };
+}
+
 async fn collect_jobs(scope: Scope, opts: &CollectOptions, organisation: bool) -> Result<(), LiveError> {
     let slices = slices(opts.now, opts.job_days, opts.job_slices);
     // Organisation-wide: every member account's jobs, each carrying its own AccountId.
     let org: Option<String> = organisation.then(|| "*".to_string());
-    let backup = async {
-        scope
-            .command("list-backup-jobs", |staged| {
-                let scope = scope.clone();
-                let slices = slices.clone();
-                let org = org.clone();
-                async move {
-                    sliced(&slices, |i, (after, before)| {
-                        let (scope, staged, org) = (scope.clone(), staged.clone(), org.clone());
-                        async move {
-                            paginate(
-                                "list-backup-jobs",
-                                |token| {
-                                    let (scope, org) = (scope.clone(), org.clone());
-                                    async move {
-                                        let (out, bytes) = captured!(
-                                            scope,
-                                            scope
-                                                .backup
-                                                .list_backup_jobs()
-                                                .set_by_account_id(org)
-                                                .max_results(scope.shared.page_size)
-                                                .set_by_created_after(after.map(dt))
-                                                .set_by_created_before(before.map(dt))
-                                                .set_next_token(token)
-                                        )?;
-                                        Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
-                                    }
-                                },
-                                |n, bytes| staged.put(&format!("page-{i:05}-{n:05}.json"), bytes),
-                            )
-                            .await
-                        }
-                    })
-                    .await
-                }
-            })
-            .await
-    };
-    let copy = async {
-        scope
-            .command("list-copy-jobs", |staged| {
-                let scope = scope.clone();
-                let slices = slices.clone();
-                let org = org.clone();
-                async move {
-                    sliced(&slices, |i, (after, before)| {
-                        let (scope, staged, org) = (scope.clone(), staged.clone(), org.clone());
-                        async move {
-                            paginate(
-                                "list-copy-jobs",
-                                |token| {
-                                    let (scope, org) = (scope.clone(), org.clone());
-                                    async move {
-                                        let (out, bytes) = captured!(
-                                            scope,
-                                            scope
-                                                .backup
-                                                .list_copy_jobs()
-                                                .set_by_account_id(org)
-                                                .max_results(scope.shared.page_size)
-                                                .set_by_created_after(after.map(dt))
-                                                .set_by_created_before(before.map(dt))
-                                                .set_next_token(token)
-                                        )?;
-                                        Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
-                                    }
-                                },
-                                |n, bytes| staged.put(&format!("page-{i:05}-{n:05}.json"), bytes),
-                            )
-                            .await
-                        }
-                    })
-                    .await
-                }
-            })
-            .await
-    };
-    let restore = async {
-        scope
-            .command("list-restore-jobs", |staged| {
-                let scope = scope.clone();
-                let slices = slices.clone();
-                let org = org.clone();
-                async move {
-                    sliced(&slices, |i, (after, before)| {
-                        let (scope, staged, org) = (scope.clone(), staged.clone(), org.clone());
-                        async move {
-                            paginate(
-                                "list-restore-jobs",
-                                |token| {
-                                    let (scope, org) = (scope.clone(), org.clone());
-                                    async move {
-                                        let (out, bytes) = captured!(
-                                            scope,
-                                            scope
-                                                .backup
-                                                .list_restore_jobs()
-                                                .set_by_account_id(org)
-                                                .max_results(scope.shared.page_size)
-                                                .set_by_created_after(after.map(dt))
-                                                .set_by_created_before(before.map(dt))
-                                                .set_next_token(token)
-                                        )?;
-                                        Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
-                                    }
-                                },
-                                |n, bytes| staged.put(&format!("page-{i:05}-{n:05}.json"), bytes),
-                            )
-                            .await
-                        }
-                    })
-                    .await
-                }
-            })
-            .await
-    };
-    let (a, b, c) = tokio::join!(backup, copy, restore);
+    let (a, b, c) = tokio::join!(
+        job_list!(scope, slices, org, "list-backup-jobs", list_backup_jobs),
+        job_list!(scope, slices, org, "list-copy-jobs", list_copy_jobs),
+        job_list!(scope, slices, org, "list-restore-jobs", list_restore_jobs),
+    );
     a?;
     b?;
     c?;
