@@ -491,7 +491,6 @@ fn dt(ms: Millis) -> DateTime {
     DateTime::from_millis(ms)
 }
 
-/// Collects one account and region.
 /// Which jobs a scope lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Jobs {
@@ -503,6 +502,7 @@ enum Jobs {
     None,
 }
 
+/// Collects one account and region.
 async fn collect_scope(scope: Scope, opts: &CollectOptions, jobs: Jobs) -> Result<(), LiveError> {
     // The first call tells whether the region answers at all; if not, one failure for it.
     let probe = captured!(scope, scope.backup.list_backup_vaults().max_results(scope.shared.page_size));
@@ -624,38 +624,35 @@ where
     results.into_iter().map(|r| r.expect("every future finished")).collect()
 }
 
-async fn collect_vaults(scope: Scope) -> Result<(), LiveError> {
-    let names = scope
-        .command("list-backup-vaults", |staged| {
-            let scope = scope.clone();
-            async move {
-                paginate(
-                    "list-backup-vaults",
-                    |token| {
-                        let scope = scope.clone();
-                        async move {
-                            let (out, bytes) = captured!(
-                                scope,
-                                scope
-                                    .backup
-                                    .list_backup_vaults()
-                                    .max_results(scope.shared.page_size)
-                                    .set_next_token(token)
-                            )?;
-                            let names = out
-                                .backup_vault_list()
-                                .iter()
-                                .filter_map(|v| v.backup_vault_name().map(str::to_string))
-                                .collect();
-                            Ok(Page { bytes, next_token: out.next_token, names })
-                        }
-                    },
-                    |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
-                )
-                .await
-            }
+/// A plain list command: every page as `<command>/page-<n>.json`; returns the names that
+/// `fetch` read from its pages, or `None` when the command could not be collected.
+async fn list<F, Fut>(scope: &Scope, command: &'static str, fetch: F) -> Result<Option<Vec<String>>, LiveError>
+where
+    F: Fn(Scope, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page, RequestError>>,
+{
+    scope
+        .command(command, |staged| async move {
+            paginate(
+                command,
+                |token| fetch(scope.clone(), token),
+                |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
+            )
+            .await
         })
-        .await?;
+        .await
+}
+
+async fn collect_vaults(scope: Scope) -> Result<(), LiveError> {
+    let names = list(&scope, "list-backup-vaults", |scope, token| async move {
+        let (out, bytes) = captured!(
+            scope,
+            scope.backup.list_backup_vaults().max_results(scope.shared.page_size).set_next_token(token)
+        )?;
+        let names = out.backup_vault_list().iter().filter_map(|v| v.backup_vault_name().map(str::to_string)).collect();
+        Ok(Page { bytes, next_token: out.next_token, names })
+    })
+    .await?;
     let Some(names) = names else { return Ok(()) };
     let describe = per_entity(&scope, "describe-backup-vault", &names, |scope, name| async move {
         let r = captured!(scope, scope.backup.describe_backup_vault().backup_vault_name(&name));
@@ -737,37 +734,15 @@ where
 }
 
 async fn collect_plans(scope: Scope) -> Result<(), LiveError> {
-    let ids = scope
-        .command("list-backup-plans", |staged| {
-            let scope = scope.clone();
-            async move {
-                paginate(
-                    "list-backup-plans",
-                    |token| {
-                        let scope = scope.clone();
-                        async move {
-                            let (out, bytes) = captured!(
-                                scope,
-                                scope
-                                    .backup
-                                    .list_backup_plans()
-                                    .max_results(scope.shared.page_size)
-                                    .set_next_token(token)
-                            )?;
-                            let names = out
-                                .backup_plans_list()
-                                .iter()
-                                .filter_map(|p| p.backup_plan_id().map(str::to_string))
-                                .collect();
-                            Ok(Page { bytes, next_token: out.next_token, names })
-                        }
-                    },
-                    |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
-                )
-                .await
-            }
-        })
-        .await?;
+    let ids = list(&scope, "list-backup-plans", |scope, token| async move {
+        let (out, bytes) = captured!(
+            scope,
+            scope.backup.list_backup_plans().max_results(scope.shared.page_size).set_next_token(token)
+        )?;
+        let names = out.backup_plans_list().iter().filter_map(|p| p.backup_plan_id().map(str::to_string)).collect();
+        Ok(Page { bytes, next_token: out.next_token, names })
+    })
+    .await?;
     let Some(ids) = ids else { return Ok(()) };
     let detail = per_entity(&scope, "get-backup-plan", &ids, |scope, id| async move {
         let r = captured!(scope, scope.backup.get_backup_plan().backup_plan_id(&id));
@@ -837,34 +812,15 @@ async fn collect_plans(scope: Scope) -> Result<(), LiveError> {
 
 async fn collect_rest(scope: Scope) -> Result<(), LiveError> {
     let protected = async {
-        let arns = scope
-            .command("list-protected-resources", |staged| {
-                let scope = scope.clone();
-                async move {
-                    paginate(
-                        "list-protected-resources",
-                        |token| {
-                            let scope = scope.clone();
-                            async move {
-                                let (out, bytes) = captured!(
-                                    scope,
-                                    scope
-                                        .backup
-                                        .list_protected_resources()
-                                        .max_results(scope.shared.page_size)
-                                        .set_next_token(token)
-                                )?;
-                                let names =
-                                    out.results().iter().filter_map(|r| r.resource_arn().map(str::to_string)).collect();
-                                Ok(Page { bytes, next_token: out.next_token, names })
-                            }
-                        },
-                        |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
-                    )
-                    .await
-                }
-            })
-            .await?;
+        let arns = list(&scope, "list-protected-resources", |scope, token| async move {
+            let (out, bytes) = captured!(
+                scope,
+                scope.backup.list_protected_resources().max_results(scope.shared.page_size).set_next_token(token)
+            )?;
+            let names = out.results().iter().filter_map(|r| r.resource_arn().map(str::to_string)).collect();
+            Ok(Page { bytes, next_token: out.next_token, names })
+        })
+        .await?;
         let Some(arns) = arns else { return Ok(()) };
         per_entity(&scope, "describe-protected-resource", &arns, |scope, arn| async move {
             match captured!(scope, scope.backup.describe_protected_resource().resource_arn(&arn)) {
@@ -876,33 +832,12 @@ async fn collect_rest(scope: Scope) -> Result<(), LiveError> {
         .await
     };
     let frameworks = async {
-        let names = scope
-            .command("list-frameworks", |staged| {
-                let scope = scope.clone();
-                async move {
-                    paginate(
-                        "list-frameworks",
-                        |token| {
-                            let scope = scope.clone();
-                            async move {
-                                let (out, bytes) = captured!(
-                                    scope,
-                                    scope.backup.list_frameworks().max_results(100).set_next_token(token)
-                                )?;
-                                let names = out
-                                    .frameworks()
-                                    .iter()
-                                    .filter_map(|f| f.framework_name().map(str::to_string))
-                                    .collect();
-                                Ok(Page { bytes, next_token: out.next_token, names })
-                            }
-                        },
-                        |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
-                    )
-                    .await
-                }
-            })
-            .await?;
+        let names = list(&scope, "list-frameworks", |scope, token| async move {
+            let (out, bytes) = captured!(scope, scope.backup.list_frameworks().max_results(100).set_next_token(token))?;
+            let names = out.frameworks().iter().filter_map(|f| f.framework_name().map(str::to_string)).collect();
+            Ok(Page { bytes, next_token: out.next_token, names })
+        })
+        .await?;
         let Some(names) = names else { return Ok(()) };
         per_entity(&scope, "describe-framework", &names, |scope, name| async move {
             let r = captured!(scope, scope.backup.describe_framework().framework_name(&name));
@@ -911,33 +846,13 @@ async fn collect_rest(scope: Scope) -> Result<(), LiveError> {
         .await
     };
     let report_plans = async {
-        let names = scope
-            .command("list-report-plans", |staged| {
-                let scope = scope.clone();
-                async move {
-                    paginate(
-                        "list-report-plans",
-                        |token| {
-                            let scope = scope.clone();
-                            async move {
-                                let (out, bytes) = captured!(
-                                    scope,
-                                    scope.backup.list_report_plans().max_results(1000).set_next_token(token)
-                                )?;
-                                let names = out
-                                    .report_plans()
-                                    .iter()
-                                    .filter_map(|p| p.report_plan_name().map(str::to_string))
-                                    .collect();
-                                Ok(Page { bytes, next_token: out.next_token, names })
-                            }
-                        },
-                        |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
-                    )
-                    .await
-                }
-            })
-            .await?;
+        let names = list(&scope, "list-report-plans", |scope, token| async move {
+            let (out, bytes) =
+                captured!(scope, scope.backup.list_report_plans().max_results(1000).set_next_token(token))?;
+            let names = out.report_plans().iter().filter_map(|p| p.report_plan_name().map(str::to_string)).collect();
+            Ok(Page { bytes, next_token: out.next_token, names })
+        })
+        .await?;
         let Some(names) = names else { return Ok(()) };
         per_entity(&scope, "describe-report-plan", &names, |scope, name| async move {
             let r = captured!(scope, scope.backup.describe_report_plan().report_plan_name(&name));
@@ -946,29 +861,13 @@ async fn collect_rest(scope: Scope) -> Result<(), LiveError> {
         .await
     };
     let resources = async {
-        scope
-            .command("get-resources", |staged| {
-                let scope = scope.clone();
-                async move {
-                    paginate(
-                        "get-resources",
-                        |token| {
-                            let scope = scope.clone();
-                            async move {
-                                let (out, bytes) = captured!(
-                                    scope,
-                                    scope.tagging.get_resources().resources_per_page(100).set_pagination_token(token)
-                                )?;
-                                Ok(Page { bytes, next_token: out.pagination_token, names: Vec::new() })
-                            }
-                        },
-                        |n, bytes| staged.put(&format!("page-{n:05}.json"), bytes),
-                    )
-                    .await
-                }
-            })
-            .await
-            .map(|_| ())
+        list(&scope, "get-resources", |scope, token| async move {
+            let (out, bytes) =
+                captured!(scope, scope.tagging.get_resources().resources_per_page(100).set_pagination_token(token))?;
+            Ok(Page { bytes, next_token: out.pagination_token, names: Vec::new() })
+        })
+        .await
+        .map(|_| ())
     };
     let (a, b, c, d) = tokio::join!(protected, frameworks, report_plans, resources);
     a?;
