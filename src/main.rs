@@ -49,6 +49,9 @@ fn delivery(
     let options = s3.options().map_err(|m| (2, m))?;
     let runtime = runtime()?;
     let client = runtime.block_on(sinks::s3::client(&s3.aws(aws)));
+    if client.config().region().is_none() {
+        return Err((2, "delivering to S3 needs a region: set AWS_REGION, a profile region, or --s3-region".into()));
+    }
     let sinks = sinks::S3Sinks::new(client, runtime.handle().clone(), options);
     let delivery = match s3_target {
         Some((bucket, prefix)) => sinks::Delivery::to(sinks.bucket(&bucket, &prefix)),

@@ -314,10 +314,10 @@ where
             match (err.code(), err.message()) {
                 (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
                 (Some(code), None) => format!("{code} (HTTP {status})"),
-                _ => format!("HTTP {status}: {}", DisplayErrorContext(&e)),
+                _ => format!("HTTP {status}: {}", crate::DisplayChain(err)),
             }
         }
-        _ => DisplayErrorContext(&e).to_string(),
+        _ => crate::DisplayChain(&e).to_string(),
     }
 }
 

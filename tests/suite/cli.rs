@@ -211,3 +211,24 @@ fn adhoc_report_into_a_folder_with_a_custom_window() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--from must be earlier than --to"));
 }
+
+#[test]
+fn delivering_to_plan_buckets_without_a_region_is_a_usage_error() {
+    // Without --out, reports go to each plan's bucket: that needs a region, checked up front.
+    let out = bin()
+        .args(["run", "--source"])
+        .arg(demo())
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent/backup-audit-test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: delivering to S3 needs a region: set AWS_REGION, a profile region, or --s3-region"),
+        "{stderr}"
+    );
+}
