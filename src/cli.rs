@@ -8,14 +8,15 @@ use crate::reports::{EncodeOptions, Format};
 use crate::time::{self, Millis};
 use crate::window::WindowSpec;
 
-/// Audits AWS Backup estates: Audit Manager compatible job reports from an estate snapshot.
+/// Audits AWS Backup estates: Audit Manager compatible job and compliance reports, from AWS or
+/// from an estate snapshot, to a folder or S3.
 #[derive(Debug, Parser)]
 #[command(
     name = "backup-audit",
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  backup-audit run --source examples/demo-estate --out reports\n  backup-audit evaluate --source examples/demo-estate\n  backup-audit report --source estate/ --template BACKUP_JOB_REPORT --window last-24h\n\nExit codes: 0 ok, 1 runtime failure, 2 usage or input error, 3 non-compliant (evaluate --fail-on-noncompliant)."
+    after_help = "Examples:\n  backup-audit run --source examples/demo-estate --out reports\n  backup-audit run --source estate/ --out s3://audit-bucket/backup-audit --expected-bucket-owner 111122223333 --sse AES256\n  backup-audit run --source aws --regions us-east-1,eu-west-1 --out reports\n  backup-audit snapshot --source aws --accounts 111111111111,222222222222 --role-name backup-audit-reader --out estate\n  backup-audit evaluate --source examples/demo-estate\n  backup-audit report --source estate/ --template BACKUP_JOB_REPORT --window last-24h\n\nExit codes: 0 ok, 1 runtime failure (a report or manifest not delivered), 2 usage or input error, 3 non-compliant (with --fail-on-noncompliant), 4 partial data (part of the estate could not be collected)."
 )]
 pub struct Cli {
     #[command(subcommand)]
