@@ -94,7 +94,8 @@ pub struct SourceArgs {
     /// Account id of a flat (single-account) snapshot, if its ARNs do not tell.
     #[arg(long)]
     pub account: Option<String>,
-    /// Region of a flat (single-account) snapshot, if its ARNs do not tell.
+    /// Region of a flat (single-account) snapshot, if its ARNs do not tell; with
+    /// `--source aws` and no --regions, the region to collect.
     #[arg(long)]
     pub region: Option<String>,
     /// Write CSV cells that start with = + - @ as they are (default: prefix them with ').

@@ -99,7 +99,11 @@ fn config(s: &SourceArgs) -> Result<Configured, Failure> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    collect_into(&s.aws.collect(now), &dir)?;
+    let mut opts = s.aws.collect(now);
+    if opts.regions.is_empty() {
+        opts.regions.extend(s.region.clone());
+    }
+    collect_into(&opts, &dir)?;
     let mut cfg = s.config(now).map_err(|m| (2, m))?;
     cfg.source = dir;
     cfg.live = true;
