@@ -82,8 +82,9 @@ fn throttling_and_server_errors_still_give_identical_reports() {
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(tree(got.path()) == tree(reference.path()), "throttling changed the reports");
     let stats = faulty.stats();
-    // About 130 requests at 20% and 5%: expect some 26 throttles and 6 errors. The bounds are
-    // loose so that the random draw never makes the test flaky, yet faults did happen.
+    // The endpoint draws one fault roll per request from a generator seeded with 7. This
+    // collection makes at least 61 requests, and the first 61 rolls hold 16 throttles and 3
+    // errors, so these bounds hold on every run, whichever request gets which roll.
     assert!(stats["throttled"].as_u64().unwrap() >= 5, "{stats}");
     assert!(stats["failed"].as_u64().unwrap() >= 1, "{stats}");
 }
