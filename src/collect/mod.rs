@@ -643,6 +643,45 @@ where
         .await
 }
 
+/// A list command per key (per vault, per plan), all keys at once: pages as
+/// `<command>/<key>/page-<n>.json`; returns the names read from all pages, or `None` when the
+/// command could not be collected.
+async fn list_per_key<F, Fut>(
+    scope: &Scope,
+    command: &'static str,
+    keys: &[String],
+    fetch: F,
+) -> Result<Option<Vec<String>>, LiveError>
+where
+    F: Fn(Scope, String, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page, RequestError>>,
+{
+    scope
+        .command(command, |staged| async move {
+            let results = futures_join_all(keys.iter().map(|key| {
+                let (staged, fetch) = (staged.clone(), &fetch);
+                async move {
+                    paginate(
+                        command,
+                        |token| fetch(scope.clone(), key.clone(), token),
+                        |n, bytes| staged.put(&format!("{key}/page-{n:05}.json"), bytes),
+                    )
+                    .await
+                }
+            }))
+            .await;
+            let mut all = Vec::new();
+            for r in results {
+                match r? {
+                    Ok(names) => all.extend(names),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            Ok(Ok(all))
+        })
+        .await
+}
+
 async fn collect_vaults(scope: Scope) -> Result<(), LiveError> {
     let names = list(&scope, "list-backup-vaults", |scope, token| async move {
         let (out, bytes) = captured!(
@@ -665,44 +704,19 @@ async fn collect_vaults(scope: Scope) -> Result<(), LiveError> {
             Err(e) => Ok(Err(e)),
         }
     });
-    let points = scope.command("list-recovery-points-by-backup-vault", |staged| {
-        let scope = scope.clone();
-        let names = names.clone();
-        async move {
-            let results = futures_join_all(names.iter().map(|name| {
-                let (scope, staged, name) = (scope.clone(), staged.clone(), name.clone());
-                async move {
-                    paginate(
-                        "list-recovery-points-by-backup-vault",
-                        |token| {
-                            let (scope, name) = (scope.clone(), name.clone());
-                            async move {
-                                let (out, bytes) = captured!(
-                                    scope,
-                                    scope
-                                        .backup
-                                        .list_recovery_points_by_backup_vault()
-                                        .backup_vault_name(&name)
-                                        .max_results(scope.shared.page_size)
-                                        .set_next_token(token)
-                                )?;
-                                Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
-                            }
-                        },
-                        |n, bytes| staged.put(&format!("{name}/page-{n:05}.json"), bytes),
-                    )
-                    .await
-                }
-            }))
-            .await;
-            for r in results {
-                if let Err(e) = r? {
-                    return Ok(Err(e));
-                }
-            }
-            Ok(Ok(()))
-        }
-    });
+    let points =
+        list_per_key(&scope, "list-recovery-points-by-backup-vault", &names, |scope, name, token| async move {
+            let (out, bytes) = captured!(
+                scope,
+                scope
+                    .backup
+                    .list_recovery_points_by_backup_vault()
+                    .backup_vault_name(&name)
+                    .max_results(scope.shared.page_size)
+                    .set_next_token(token)
+            )?;
+            Ok(Page { bytes, next_token: out.next_token, names: Vec::new() })
+        });
     let (a, b, c) = tokio::join!(describe, policies, points);
     a?;
     b?;
@@ -749,54 +763,24 @@ async fn collect_plans(scope: Scope) -> Result<(), LiveError> {
         Ok(r.map(|(_, bytes)| Some((format!("{id}.json"), bytes))))
     });
     let selections = async {
-        let listed = scope
-            .command("list-backup-selections", |staged| {
-                let scope = scope.clone();
-                let ids = ids.clone();
-                async move {
-                    let results = futures_join_all(ids.iter().map(|id| {
-                        let (scope, staged, id) = (scope.clone(), staged.clone(), id.clone());
-                        async move {
-                            let names = paginate(
-                                "list-backup-selections",
-                                |token| {
-                                    let (scope, id) = (scope.clone(), id.clone());
-                                    async move {
-                                        let (out, bytes) = captured!(
-                                            scope,
-                                            scope
-                                                .backup
-                                                .list_backup_selections()
-                                                .backup_plan_id(&id)
-                                                .max_results(scope.shared.page_size)
-                                                .set_next_token(token)
-                                        )?;
-                                        let names = out
-                                            .backup_selections_list()
-                                            .iter()
-                                            .filter_map(|s| s.selection_id().map(|s| format!("{id}/{s}")))
-                                            .collect();
-                                        Ok(Page { bytes, next_token: out.next_token, names })
-                                    }
-                                },
-                                |n, bytes| staged.put(&format!("{id}/page-{n:05}.json"), bytes),
-                            )
-                            .await?;
-                            Ok(names)
-                        }
-                    }))
-                    .await;
-                    let mut all = Vec::new();
-                    for r in results {
-                        match r? {
-                            Ok(names) => all.extend(names),
-                            Err(e) => return Ok(Err(e)),
-                        }
-                    }
-                    Ok(Ok(all))
-                }
-            })
-            .await?;
+        let listed = list_per_key(&scope, "list-backup-selections", &ids, |scope, id, token| async move {
+            let (out, bytes) = captured!(
+                scope,
+                scope
+                    .backup
+                    .list_backup_selections()
+                    .backup_plan_id(&id)
+                    .max_results(scope.shared.page_size)
+                    .set_next_token(token)
+            )?;
+            let names = out
+                .backup_selections_list()
+                .iter()
+                .filter_map(|s| s.selection_id().map(|s| format!("{id}/{s}")))
+                .collect();
+            Ok(Page { bytes, next_token: out.next_token, names })
+        })
+        .await?;
         let Some(pairs) = listed else { return Ok(()) };
         per_entity(&scope, "get-backup-selection", &pairs, |scope, pair| async move {
             let (plan, selection) = pair.split_once('/').expect("plan/selection");
