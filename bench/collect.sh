@@ -10,15 +10,10 @@
 source "$(dirname "$0")/common.sh"
 LATENCY_MS=${LATENCY_MS:-100}
 EST="$DATA/collect-estate"
-if [ ! -f "$EST/snapshot.json" ]; then
-  rm -rf "$EST"
-  echo "== generating the estate (once)"
-  "$BIN" generate --out "$EST" --accounts 1 --regions us-east-1,us-east-2,us-west-2,eu-west-1,eu-central-1 \
-    --resources 1000 --days 30 --backup-jobs 1000000 --copy-jobs 2000 --restore-jobs 200 \
-    --max-recovery-points 40000 --frameworks 1 --now "$NOW" --seed 11
-fi
-echo "== estate: $(du -sh --apparent-size "$EST" | cut -f1), $(find "$EST" -name '*.json' | wc -l) files," \
-  "$(find "$EST" -path '*list-recovery-points-by-backup-vault/*.json' | wc -l) vaults with recovery points"
+generate_once collect-estate --accounts 1 --regions us-east-1,us-east-2,us-west-2,eu-west-1,eu-central-1 \
+  --resources 1000 --days 30 --backup-jobs 1000000 --copy-jobs 2000 --restore-jobs 200 \
+  --max-recovery-points 40000 --frameworks 1 --seed 11
+echo "== $(find "$EST" -path '*list-recovery-points-by-backup-vault/*.json' | wc -l) vaults with recovery points"
 
 if ! .venv/bin/python -c "import moto" 2>/dev/null; then
   python3 -m venv .venv

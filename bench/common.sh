@@ -8,19 +8,24 @@ NOW=2026-11-24T03:00:00Z
 cargo build --release --locked --quiet --features lambda --bins
 BIN=target/release/backup-audit
 
-# job_estate: generates $DATA/estate once (about 1.4 GB): 1,000,000 backup jobs in 1,000-job
-# pages, 200,000 copy jobs and 20,000 restore jobs over 30 days, one account and region.
-job_estate() {
-  if [ ! -f "$DATA/estate/snapshot.json" ]; then
-    rm -rf "$DATA/estate"
+# generate_once NAME ARGS...: writes the synthetic estate $DATA/NAME with `generate ARGS` unless
+# it is already there, then prints its size.
+generate_once() {
+  local name=$1; shift
+  if [ ! -f "$DATA/$name/snapshot.json" ]; then
+    rm -rf "${DATA:?}/$name"
     mkdir -p "$DATA"
     echo "== generating the estate (once)"
-    /usr/bin/time -f "generate: %e s wall, %M KB peak RSS" \
-      "$BIN" generate --out "$DATA/estate" --accounts 1 --regions us-east-1 --resources 33334 --days 30 \
-        --backup-jobs 1000000 --copy-jobs 200000 --restore-jobs 20000 --max-recovery-points 20000 --frameworks 0 \
-        --now "$NOW" --seed 42
+    /usr/bin/time -f "generate: %e s wall, %M KB peak RSS" "$BIN" generate --out "$DATA/$name" --now "$NOW" "$@"
   fi
-  echo "== estate: $(du -sh --apparent-size "$DATA/estate" | cut -f1), $(find "$DATA/estate" -name '*.json' | wc -l) files"
+  echo "== estate: $(du -sh --apparent-size "$DATA/$name" | cut -f1), $(find "$DATA/$name" -name '*.json' | wc -l) files"
+}
+
+# job_estate: $DATA/estate (about 1.4 GB): 1,000,000 backup jobs in 1,000-job pages, 200,000
+# copy jobs and 20,000 restore jobs over 30 days, one account and region; page cache warmed.
+job_estate() {
+  generate_once estate --accounts 1 --regions us-east-1 --resources 33334 --days 30 \
+    --backup-jobs 1000000 --copy-jobs 200000 --restore-jobs 20000 --max-recovery-points 20000 --frameworks 0 --seed 42
   # Warm the page cache so the runs measure parsing, not the disk.
   cat "$DATA"/estate/*/*/list-*-jobs/*.json > /dev/null
 }

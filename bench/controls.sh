@@ -11,16 +11,8 @@
 source "$(dirname "$0")/common.sh"
 RUNS=${RUNS:-3}
 
-if [ ! -f "$DATA/controls-estate/snapshot.json" ]; then
-  rm -rf "$DATA/controls-estate"
-  mkdir -p "$DATA"
-  echo "== generating the estate (once)"
-  /usr/bin/time -f "generate: %e s wall, %M KB peak RSS" \
-    "$BIN" generate --out "$DATA/controls-estate" --accounts 1 --regions us-east-1 --resources 100000 --days 35 \
-      --backup-jobs 0 --copy-jobs 0 --restore-jobs 0 --recovery-points 1000000 --frameworks 3 \
-      --now "$NOW" --seed 43
-fi
-echo "== estate: $(du -sh --apparent-size "$DATA/controls-estate" | cut -f1), $(find "$DATA/controls-estate" -name '*.json' | wc -l) files"
+generate_once controls-estate --accounts 1 --regions us-east-1 --resources 100000 --days 35 \
+  --backup-jobs 0 --copy-jobs 0 --restore-jobs 0 --recovery-points 1000000 --frameworks 3 --seed 43
 cat "$DATA"/controls-estate/*/*/list-recovery-points-by-backup-vault/*/*.json > /dev/null
 
 for i in $(seq 1 "$RUNS"); do
