@@ -60,7 +60,7 @@ pub struct SnapshotArgs {
     #[arg(long, value_name = "aws", value_parser = ["aws"])]
     pub source: String,
     /// A new or empty folder for the snapshot.
-    #[arg(long, value_name = "DIR")]
+    #[arg(value_parser = non_empty_path, long, value_name = "DIR")]
     pub out: PathBuf,
     /// The snapshot's clock (its CollectedAt and the end of the job lists), ISO-8601
     /// (default: now).
@@ -75,7 +75,7 @@ pub struct SnapshotArgs {
 pub struct SourceArgs {
     /// The estate: a snapshot folder (see the README's "Estate layout"), or `aws` to collect
     /// it live (the folder `./aws` is written `./aws`).
-    #[arg(long, value_name = "DIR|aws")]
+    #[arg(value_parser = non_empty_path, long, value_name = "DIR|aws")]
     pub source: PathBuf,
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -151,7 +151,7 @@ pub struct AwsArgs {
     #[arg(long)]
     pub org_jobs: bool,
     /// Keep the collected snapshot in this new folder (default: a temporary folder).
-    #[arg(long, value_name = "DIR")]
+    #[arg(value_parser = non_empty_path, long, value_name = "DIR")]
     pub snapshot_dir: Option<PathBuf>,
 }
 
@@ -205,7 +205,7 @@ pub struct RunArgs {
     pub source: SourceArgs,
     /// Where the reports go, in the report-plan key layout: a folder, or `s3://bucket/prefix`.
     /// Default: each report plan's own ReportDeliveryChannel bucket and prefix in S3.
-    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    #[arg(value_parser = non_empty, long, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub out: Option<String>,
     /// Also run this report plan (`describe-report-plan` JSON); repeatable.
     #[arg(long = "report-plan-file", value_name = "FILE")]
@@ -351,7 +351,7 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
     pub format: FormatArg,
     /// A folder to write the report file into, or `-` for standard output.
-    #[arg(long, value_name = "DIR|-", default_value = "-")]
+    #[arg(value_parser = non_empty, long, value_name = "DIR|-", default_value = "-")]
     pub out: String,
 }
 
@@ -374,7 +374,7 @@ impl From<FormatArg> for Format {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// A new or empty folder to write the estate into.
-    #[arg(long, value_name = "DIR")]
+    #[arg(value_parser = non_empty_path, long, value_name = "DIR")]
     pub out: PathBuf,
     /// Number of accounts.
     #[arg(long, default_value_t = 2)]
@@ -415,6 +415,15 @@ pub struct GenerateArgs {
     /// Jobs per page file, as the API's MaxResults.
     #[arg(long, default_value_t = 1000)]
     pub page_size: usize,
+}
+
+/// An empty path (`--out ""`) is a usage error, not "the working folder".
+fn non_empty_path(s: &str) -> Result<PathBuf, String> {
+    non_empty(s).map(PathBuf::from)
+}
+
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() { Err("must not be empty".into()) } else { Ok(s.to_string()) }
 }
 
 fn parse_time(s: &str) -> Result<Millis, String> {

@@ -12,6 +12,7 @@
 //!
 //! The clock is an input ([`RunConfig::now`]): the same estate and `now` give the same bytes.
 
+pub mod cleanup;
 pub mod cli;
 pub mod collect;
 pub mod controls;
@@ -413,6 +414,70 @@ fn select_plans(
     Ok((planned, errors))
 }
 
+/// Where a plan comes from, to tell two plans of one name apart in messages.
+fn plan_origin(p: &reports::PlannedReport) -> String {
+    match (&p.plan.report_plan_arn, &p.account_segment) {
+        (Some(arn), _) => arn.clone(),
+        (None, Some(account)) => format!("account {account}"),
+        (None, None) => "a plan file or request".into(),
+    }
+}
+
+/// Finds plans that would write the same object (same destination root and key) and takes
+/// them out of the run, each with a [`PlanError::Collision`] naming the other: without this,
+/// the later one would silently replace the earlier one's report.
+fn remove_colliding(
+    planned: &mut Vec<reports::PlannedReport>,
+    delivery: &Delivery,
+    period: (Millis, Millis),
+) -> Vec<PlanError> {
+    use std::collections::BTreeMap;
+    let mut owner: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut clashes: BTreeMap<usize, (usize, String)> = BTreeMap::new();
+    for (i, p) in planned.iter().enumerate() {
+        // A plan without a destination fails on its own later; it writes nothing.
+        let Ok(sink) = delivery.sink_for(&p.plan) else { continue };
+        for format in &p.formats {
+            let key = reports::key::report_key(&reports::key::KeyParts {
+                prefix: p.plan.report_delivery_channel.s3_key_prefix.as_deref(),
+                account: p.account_segment.as_deref(),
+                region: p.region_segment.as_deref(),
+                plan_name: &p.plan.report_plan_name,
+                template: &p.template.name,
+                period_start: period.0,
+                period_end: period.1,
+                extension: format.extension(),
+            });
+            let location = sink.location(&key);
+            match owner.get(&(sink.root(), key.clone())) {
+                Some(&first) if first != i => {
+                    clashes.entry(i).or_insert((first, location.clone()));
+                    clashes.entry(first).or_insert((i, location));
+                }
+                _ => {
+                    owner.insert((sink.root(), key), i);
+                }
+            }
+        }
+    }
+    let errors = clashes
+        .iter()
+        .map(|(&i, (other, location))| PlanError::Collision {
+            plan: planned[i].plan.report_plan_name.clone(),
+            this: plan_origin(&planned[i]),
+            other_plan: planned[*other].plan.report_plan_name.clone(),
+            other: plan_origin(&planned[*other]),
+            key: location.clone(),
+        })
+        .collect();
+    let mut index = 0;
+    planned.retain(|_| {
+        index += 1;
+        !clashes.contains_key(&(index - 1))
+    });
+    errors
+}
+
 /// Runs every report plan of the estate (and of `cfg.report_plan_files` and
 /// `cfg.report_plans`), delivers the reports, then writes the run manifest to every root it
 /// wrote to. One plan's failure does not stop the others.
@@ -423,6 +488,12 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
     let t = Instant::now();
     let estate = read_estate(cfg, Some(&window))?;
     timings.load = t.elapsed();
+    // A fixed destination is made ready once the estate is known to be readable (bad input
+    // writes nothing, not even the folder): a second run into the same folder stops here,
+    // before it has written anything.
+    if let Some(sink) = delivery.fixed() {
+        sink.prepare()?;
+    }
     info!(
         scopes = estate.scopes.len(),
         files = estate.inputs.files,
@@ -439,7 +510,8 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
     let jobs = reports::job_report::build(&frames)?;
     timings.frames = t.elapsed();
 
-    let (planned, plan_errors) = select_plans(cfg, &estate)?;
+    let (mut planned, mut plan_errors) = select_plans(cfg, &estate)?;
+    plan_errors.extend(remove_colliding(&mut planned, delivery, (window.start, window.end)));
     let mut plans: Vec<PlanOutcome> = plan_errors
         .iter()
         .map(|e| PlanOutcome {

@@ -10,6 +10,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log_level);
+    if let Err(e) = backup_audit::cleanup::install_signal_handler() {
+        tracing::warn!("cannot install the SIGINT/SIGTERM handler: {e}");
+    }
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err((code, message)) => {
@@ -24,9 +27,15 @@ fn init_logging(format: LogFormat, level: &str) {
         tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(colour(std::env::var_os("NO_COLOR"))).init(),
+        LogFormat::Json => builder.with_ansi(false).json().init(),
     }
+}
+
+/// Colour only on a terminal, and not when `NO_COLOR` is set to anything (no-color.org): cron
+/// mail, journald and CloudWatch get plain text.
+fn colour(no_color: Option<std::ffi::OsString>) -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr()) && no_color.is_none_or(|v| v.is_empty())
 }
 
 type Failure = (u8, String);
@@ -70,10 +79,11 @@ fn clock() -> backup_audit::time::Millis {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// A run's configuration, and the temporary snapshot of a live collection (deleted on drop).
+/// A run's configuration, and the temporary snapshot of a live collection (deleted on drop,
+/// and on SIGINT or SIGTERM through its registration).
 struct Configured {
     cfg: RunConfig,
-    _temporary: Option<tempfile::TempDir>,
+    _temporary: Option<(tempfile::TempDir, backup_audit::cleanup::Registered)>,
 }
 
 /// The run configuration. With `--source aws` the estate is first collected into a snapshot
@@ -96,7 +106,8 @@ fn config(s: &SourceArgs) -> Result<Configured, Failure> {
                 .prefix("backup-audit-snapshot-")
                 .tempdir()
                 .map_err(|e| (1, format!("cannot create a temporary snapshot folder: {e}")))?;
-            (t.path().to_path_buf(), Some(t))
+            let registered = backup_audit::cleanup::register_folder(t.path());
+            (t.path().to_path_buf(), Some((t, registered)))
         }
     };
     let mut opts = s.aws.collect(now);

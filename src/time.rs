@@ -16,7 +16,8 @@ pub type Millis = i64;
 /// The common CLI shapes take a hand-written fast path; anything else goes through chrono.
 pub fn parse_iso(s: &str) -> Option<Millis> {
     fast_iso(s.as_bytes()).or_else(|| {
-        DateTime::parse_from_rfc3339(s).map(|d| d.timestamp_millis()).ok().or_else(|| {
+        let rfc3339 = DateTime::parse_from_rfc3339(s).ok().filter(|d| d.offset().local_minus_utc().abs() <= MAX_OFFSET);
+        rfc3339.map(|d| d.timestamp_millis()).or_else(|| {
             NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -29,6 +30,10 @@ pub fn parse_iso(s: &str) -> Option<Millis> {
 pub fn from_epoch_seconds(secs: f64) -> Option<Millis> {
     if secs.is_finite() && secs.abs() < 1.0e13 { Some((secs * 1000.0).round() as Millis) } else { None }
 }
+
+/// The largest UTC offset a timestamp may carry, in seconds (±18:00, as ISO 8601 and
+/// `java.time` allow; real zones stay within ±14:00). `+99:99` is an error, not a time.
+const MAX_OFFSET: i32 = 18 * 3600;
 
 fn digits(b: &[u8]) -> Option<i64> {
     let mut v = 0i64;
@@ -77,6 +82,9 @@ fn fast_iso(b: &[u8]) -> Option<Millis> {
                 _ => return None,
             };
             let v = oh * 3600 + om * 60;
+            if om > 59 || v > i64::from(MAX_OFFSET) {
+                return None;
+            }
             if *sign == b'-' { -v } else { v }
         }
         _ => return None,
@@ -212,6 +220,10 @@ mod tests {
         assert_eq!(parse_iso("2021-07-14"), Some(base - base % DAY_MS));
         assert_eq!(parse_iso("2021-02-30T00:00:00Z"), None);
         assert_eq!(parse_iso("yesterday"), None);
+        assert_eq!(parse_iso("2021-07-15T17:53:47.229+18:00"), Some(base));
+        for bad in ["2021-07-14T23:53:47+99:99", "2021-07-14T23:53:47+18:01", "2021-07-14T23:53:47-19:00"] {
+            assert_eq!(parse_iso(bad), None, "{bad}");
+        }
     }
 
     #[test]

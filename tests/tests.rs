@@ -9,6 +9,8 @@ mod common;
 mod delivery;
 #[path = "suite/errors.rs"]
 mod errors;
+#[path = "suite/faults.rs"]
+mod faults;
 #[path = "suite/golden.rs"]
 mod golden;
 #[path = "suite/lambda.rs"]

@@ -17,8 +17,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_ansi(false)
         .without_time() // CloudWatch stamps every line
         .init();
+    // Lambda sends SIGTERM before it shuts an environment down: remove /tmp snapshots first.
+    if let Err(e) = backup_audit::cleanup::install_signal_handler() {
+        tracing::warn!("cannot install the SIGTERM handler: {e}");
+    }
     let config = Arc::new(LambdaConfig::from_env(|k| std::env::var(k).ok())?);
     let client = s3::client(&config.aws).await;
     let sinks = S3Sinks::new(client, tokio::runtime::Handle::current(), config.s3.clone());

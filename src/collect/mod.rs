@@ -284,14 +284,12 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
     // With --org-jobs, the caller's account lists the jobs of the whole organisation and the
     // other accounts list none (their jobs are in that list).
     let mut accounts: Vec<(String, aws_config::SdkConfig)> = Vec::new();
-    let caller = if opts.accounts.is_empty() || opts.org_jobs {
-        let sts = aws_sdk_sts::Client::new(&base);
-        let me =
-            sts.get_caller_identity().send().await.map_err(|e| LiveError::Identity(RequestError::of(e).message))?;
-        Some(me.account().ok_or_else(|| LiveError::Identity("the answer has no Account".into()))?.to_string())
-    } else {
-        None
-    };
+    // STS answers in the first region that does, so one refused region (an opt-in region that
+    // is disabled, a region an SCP denies) is one failed scope, never the whole run. Roles are
+    // assumed through that region too.
+    let (me, sts_region) = identity(&base, &regions).await?;
+    let base = base.to_builder().region(sts_region).build();
+    let caller = (opts.accounts.is_empty() || opts.org_jobs).then_some(me);
     if opts.accounts.is_empty() {
         accounts.push((caller.clone().expect("asked above"), base.clone()));
     } else {
@@ -380,6 +378,28 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
         retries: shared.attempts.load(Ordering::Relaxed),
         failures,
     })
+}
+
+/// The caller's account, from `sts:GetCallerIdentity` in the first of `regions` that answers,
+/// and that region. Fails only when every region refuses, naming each refusal.
+async fn identity(base: &aws_config::SdkConfig, regions: &[String]) -> Result<(String, aws_config::Region), LiveError> {
+    let mut refusals = Vec::new();
+    for region in regions {
+        let region = aws_config::Region::new(region.clone());
+        let sts =
+            aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(base).region(region.clone()).build());
+        match sts.get_caller_identity().send().await {
+            Ok(me) => {
+                let account = me.account().ok_or_else(|| LiveError::Identity("the answer has no Account".into()))?;
+                if !refusals.is_empty() {
+                    tracing::warn!(region = %region, "sts:GetCallerIdentity answered only in {region} ({})", refusals.join("; "));
+                }
+                return Ok((account.to_string(), region));
+            }
+            Err(e) => refusals.push(format!("{region}: {}", RequestError::of(e).message)),
+        }
+    }
+    Err(LiveError::Identity(refusals.join("; ")))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LiveError> {

@@ -12,7 +12,9 @@
 //! `cron(0 5 1,15 * ? *)` is at most 17 days apart (the 15th to the 1st of a 31-day month).
 //! The gap from the year's last run to the next year's first run counts.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::offset::LocalResult;
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use chrono_tz::Tz;
 
 /// A parse error, said plainly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +68,13 @@ pub struct Cron {
     years: Option<Vec<bool>>,
 }
 
+/// Decision (AWS documents no upper bound for `rate(...)`): at most 100 years. Anything
+/// longer never runs twice within the years AWS cron allows (1970-2199) in any useful sense,
+/// and it keeps every later sum far from overflow.
+const MAX_RATE_MINUTES: i64 = 100 * 36_525 * 1440;
+/// The last year AWS cron expressions accept.
+const LAST_YEAR: i32 = 2199;
+
 const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
@@ -90,6 +99,11 @@ fn set(field: &str, name: &str, lo: u32, hi: u32, names: &[&str], offset: u32) -
             ),
             None => (part, 1),
         };
+        // AWS accepts steps within the field's range; a larger step (`12/4294967295`) is
+        // an error rather than a wrap-around.
+        if step > hi - lo + 1 {
+            return Err(err(format!("`{part}` has step {step}, larger than the {name} field's range {lo}-{hi}")));
+        }
         let (a, b) = if range == "*" {
             (lo, hi)
         } else if let Some((a, b)) = range.split_once('-') {
@@ -101,10 +115,8 @@ fn set(field: &str, name: &str, lo: u32, hi: u32, names: &[&str], offset: u32) -
         if a < lo || b > hi || a > b {
             return Err(err(format!("`{part}` is outside {lo}-{hi} in the {name} field")));
         }
-        let mut v = a;
-        while v <= b {
+        for v in (a..=b).step_by(step as usize) {
             bits[v as usize] = true;
-            v += step;
         }
     }
     Ok(bits)
@@ -122,13 +134,16 @@ impl Schedule {
                 .filter(|n| *n > 0)
                 .ok_or_else(|| err(format!("`{expr}` needs a positive number")))?;
             let unit = it.next().unwrap_or_default();
-            let minutes = match unit.trim_end_matches('s') {
-                "minute" => n,
-                "hour" => n * 60,
-                "day" => n * 1440,
+            let per = match unit.trim_end_matches('s') {
+                "minute" => 1,
+                "hour" => 60,
+                "day" => 1440,
                 _ => return Err(err(format!("`{expr}` has unit `{unit}`; expected minutes, hours or days"))),
             };
-            return Ok(Schedule::Rate(minutes));
+            return match n.checked_mul(per).filter(|m| *m <= MAX_RATE_MINUTES) {
+                Some(minutes) => Ok(Schedule::Rate(minutes)),
+                None => Err(err(format!("`{expr}` is longer than 100 years, the longest rate backup-audit accepts"))),
+            };
         }
         let body = e
             .strip_prefix("cron(")
@@ -203,14 +218,25 @@ impl Schedule {
         })))
     }
 
-    /// The longest gap between consecutive runs, in minutes, over `year` (and into the next
-    /// year's first run). `None` when the schedule never runs in that year.
-    pub fn longest_gap_minutes(&self, year: i32) -> Option<i64> {
+    /// How often the schedule runs over `year` in time zone `tz` (and into the next run after
+    /// the year, however many years later). `None` when it never runs in that year.
+    pub fn frequency(&self, year: i32, tz: Tz) -> Option<Frequency> {
         match self {
-            Schedule::Rate(m) => Some(*m),
-            Schedule::Cron(c) => c.longest_gap(year),
+            Schedule::Rate(m) => Some(Frequency { longest_gap: Some(*m), skipped: Vec::new() }),
+            Schedule::Cron(c) => c.frequency(year, tz),
         }
     }
+}
+
+/// How often a schedule runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frequency {
+    /// The longest gap between consecutive runs, in wall-clock minutes; `None` when the year's
+    /// last run is the schedule's last one (no later run up to 2199).
+    pub longest_gap: Option<i64>,
+    /// Runs that do not happen because their local time does not exist (the hour skipped when
+    /// daylight saving time starts), as local date and time.
+    pub skipped: Vec<NaiveDateTime>,
 }
 
 fn last_day(year: i32, month: u32) -> u32 {
@@ -269,50 +295,85 @@ impl Cron {
         dom_ok && dow_ok
     }
 
-    fn longest_gap(&self, year: i32) -> Option<i64> {
-        let times: Vec<i64> = self.minutes.iter().enumerate().filter(|(_, b)| **b).map(|(m, _)| m as i64).collect();
-        let hours: Vec<i64> = self.hours.iter().enumerate().filter(|(_, b)| **b).map(|(h, _)| h as i64).collect();
+    /// Decision (DST gaps): EventBridge Scheduler documents that "when the time shifts
+    /// forward in Spring, your schedule invocation gets skipped if the cron expression falls on
+    /// a non-existent date and time". A run whose local time does not exist in `tz` therefore
+    /// does not count: the gap across it grows (a daily 02:30 `America/New_York` rule has a
+    /// 48-hour gap on the day clocks go forward) and the run is listed in `skipped`. A repeated
+    /// local hour (clocks going back) runs once, as AWS says, and changes no wall-clock gap.
+    fn frequency(&self, year: i32, tz: Tz) -> Option<Frequency> {
+        let times: Vec<(u32, u32)> = self
+            .hours
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .flat_map(|(h, _)| {
+                self.minutes.iter().enumerate().filter(|(_, b)| **b).map(move |(m, _)| (h as u32, m as u32))
+            })
+            .collect();
         let start = NaiveDate::from_ymd_opt(year, 1, 1)?;
+        let last = NaiveDate::from_ymd_opt(LAST_YEAR, 12, 31)?;
         let mut first: Option<i64> = None;
         let mut prev: Option<i64> = None;
         let mut longest = 0i64;
-        // Walk the year and the following year (the wrap gap needs the next first run; a
-        // schedule limited to some years may run again only later).
+        let mut skipped = Vec::new();
         let mut day = start;
-        let mut day_index = 0i64;
-        let end = NaiveDate::from_ymd_opt(year + 2, 1, 1)?;
-        while day < end {
+        // Walk the year, then on until the next run, however many years later it is (a
+        // schedule limited to some years may run again only in 2028); years the expression
+        // excludes are skipped whole.
+        while day <= last {
+            if day.year() > year && self.years.as_ref().is_some_and(|y| !y[day.year() as usize]) {
+                day = NaiveDate::from_ymd_opt(day.year() + 1, 1, 1)?;
+                continue;
+            }
             if self.day_matches(day) {
-                for h in &hours {
-                    for m in &times {
-                        let t = day_index * 1440 + h * 60 + m;
-                        if let Some(p) = prev {
-                            longest = longest.max(t - p);
-                        }
-                        if day.year() == year {
-                            first.get_or_insert(t);
-                            prev = Some(t);
-                        } else {
-                            // The first run after the year closes the last gap.
-                            return first.map(|_| longest);
-                        }
+                let gap_day = has_dst_gap(day, tz);
+                let day_index = (day - start).num_days();
+                for &(h, m) in &times {
+                    let local = day.and_hms_opt(h, m, 0)?;
+                    if gap_day && tz.from_local_datetime(&local) == LocalResult::None {
+                        skipped.push(local);
+                        continue;
+                    }
+                    let t = day_index * 1440 + i64::from(h) * 60 + i64::from(m);
+                    if let Some(p) = prev {
+                        longest = longest.max(t - p);
+                    }
+                    if day.year() == year {
+                        first.get_or_insert(t);
+                        prev = Some(t);
+                    } else {
+                        // The first run after the year closes the last gap.
+                        return first.map(|_| Frequency { longest_gap: Some(longest), skipped });
                     }
                 }
             }
+            if day.year() > year && first.is_none() {
+                return None;
+            }
             day = day.succ_opt()?;
-            day_index += 1;
         }
-        // No run after the year: the schedule stops; the gap is unbounded.
-        first.map(|_| i64::MAX)
+        // No run after the year up to 2199: the schedule stops.
+        first.map(|_| Frequency { longest_gap: None, skipped })
+    }
+}
+
+/// Whether some local time of `day` does not exist in `tz` (clocks go forward that day).
+fn has_dst_gap(day: NaiveDate, tz: Tz) -> bool {
+    let offset_at = |d: NaiveDate| {
+        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).earliest().map(|t| t.offset().fix().local_minus_utc())
+    };
+    match (offset_at(day), day.succ_opt().and_then(offset_at)) {
+        (Some(a), Some(b)) => b > a,
+        // Midnight itself is skipped (zones that change at 00:00).
+        _ => true,
     }
 }
 
 /// Minutes in words: `90 minutes`, `1 hour`, `24 hours`, `17 days`.
 pub fn human_minutes(m: i64) -> String {
     let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
-    if m == i64::MAX {
-        "never again after this year".into()
-    } else if m % 1440 == 0 && m >= 2880 {
+    if m % 1440 == 0 && m >= 2880 {
         plural(m / 1440, "day")
     } else if m % 60 == 0 {
         plural(m / 60, "hour")
@@ -326,7 +387,7 @@ mod tests {
     use super::*;
 
     fn gap(e: &str) -> i64 {
-        Schedule::parse(e).unwrap().longest_gap_minutes(2025).unwrap()
+        Schedule::parse(e).unwrap().frequency(2025, Tz::UTC).unwrap().longest_gap.unwrap()
     }
 
     #[test]
@@ -363,8 +424,44 @@ mod tests {
 
     #[test]
     fn schedules_limited_to_past_years_never_run() {
-        assert_eq!(Schedule::parse("cron(0 5 ? * * 2020)").unwrap().longest_gap_minutes(2025), None);
-        assert_eq!(Schedule::parse("cron(0 5 ? * * 2025)").unwrap().longest_gap_minutes(2025), Some(i64::MAX));
+        let f = |e: &str, year| Schedule::parse(e).unwrap().frequency(year, Tz::UTC);
+        assert_eq!(f("cron(0 5 ? * * 2020)", 2025), None);
+        assert_eq!(f("cron(0 5 ? * * 2025)", 2025).unwrap().longest_gap, None, "the last run is in 2025");
+        // The next run is two years later: the search goes on past the following year.
+        let later = f("cron(0 5 ? * * 2026,2028)", 2026).unwrap().longest_gap.unwrap();
+        assert_eq!(later, 366 * 1440, "2026-12-31 to 2028-01-01: all of 2027 and one day");
+        assert_eq!(f("cron(0 5 1 1 ? 2199)", 2199).unwrap().longest_gap, None);
+    }
+
+    #[test]
+    fn steps_rates_and_years_beyond_aws_are_errors_not_overflows() {
+        let e = |s: &str| Schedule::parse(s).unwrap_err().to_string();
+        assert_eq!(
+            e("cron(0 12/4294967295 * * ? *)"),
+            "`12/4294967295` has step 4294967295, larger than the hour field's range 0-23"
+        );
+        assert_eq!(e("cron(0 12/25 * * ? *)"), "`12/25` has step 25, larger than the hour field's range 0-23");
+        assert_eq!(
+            e("rate(9999999999999999 days)"),
+            "`rate(9999999999999999 days)` is longer than 100 years, the longest rate backup-audit accepts"
+        );
+        assert_eq!(e("cron(0 5 ? * * 2200)"), "`2200` is outside 1970-2199 in the year field");
+        assert_eq!(gap("cron(0 0/23 * * ? *)"), 23 * 60, "00:00 and 23:00");
+        assert_eq!(gap("rate(36525 days)"), 36_525 * 1440);
+    }
+
+    #[test]
+    fn a_run_in_the_spring_forward_gap_is_skipped_as_eventbridge_scheduler_does() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let daily = Schedule::parse("cron(30 2 ? * * *)").unwrap();
+        let f = daily.frequency(2024, ny).unwrap();
+        assert_eq!(f.longest_gap, Some(2 * 1440), "no 02:30 on 2024-03-10");
+        assert_eq!(f.skipped, [NaiveDate::from_ymd_opt(2024, 3, 10).unwrap().and_hms_opt(2, 30, 0).unwrap()]);
+        // 01:30 exists every day (and twice in November): daily all year.
+        let f = Schedule::parse("cron(30 1 ? * * *)").unwrap().frequency(2024, ny).unwrap();
+        assert_eq!((f.longest_gap, f.skipped.len()), (Some(1440), 0));
+        // In UTC nothing is skipped.
+        assert_eq!(daily.frequency(2024, Tz::UTC).unwrap().skipped.len(), 0);
     }
 
     #[test]

@@ -276,7 +276,9 @@ fn polars_to_string(e: PolarsError) -> String {
 /// Newest recovery point per resource ARN.
 type Newest = HashMap<String, Millis>;
 
-fn latest_recovery_points(frames: &Frames) -> Result<(Newest, Newest), String> {
+/// Only recovery points created at or before `now` count: the estate is judged as of `--now`,
+/// and a recovery point from after it is not evidence (it did not exist yet).
+fn latest_recovery_points(frames: &Frames, now: Millis) -> Result<(Newest, Newest), String> {
     let vault_types = frames
         .vaults
         .clone()
@@ -295,7 +297,8 @@ fn latest_recovery_points(frames: &Frames) -> Result<(Newest, Newest), String> {
             JoinArgs::new(JoinType::Left),
         )
         .with_column(coalesce(&[col("vault_type"), col("v_type")]).alias("effective_vault_type"))
-        .select([col("resource_arn"), col("creation_date").cast(DataType::Int64), col("effective_vault_type")]);
+        .select([col("resource_arn"), col("creation_date").cast(DataType::Int64), col("effective_vault_type")])
+        .filter(col("creation_date").lt_eq(lit(now)));
     let newest = |lf: LazyFrame| -> Result<HashMap<String, Millis>, String> {
         let df =
             lf.group_by([col("resource_arn")]).agg([col("creation_date").max()]).collect().map_err(polars_to_string)?;
@@ -317,14 +320,17 @@ impl<'e> Context<'e> {
                 .or_default()
                 .extend(r.tags.iter().map(|t| (t.key.clone(), t.value.clone())));
         }
-        let (latest_rp, latest_lag_rp) = latest_recovery_points(frames)?;
+        let (latest_rp, latest_lag_rp) = latest_recovery_points(frames, now)?;
         let mut restore_minutes = HashMap::new();
         let mut last_backup = HashMap::new();
+        // Protected-resource facts from after `now` are not evidence either: a restore whose
+        // job was created later, a last backup later than `now`.
         for (_, p) in &estate.protected_resources {
-            if let Some(m) = p.latest_restore_execution_time_minutes {
+            let restore_known = p.latest_restore_job_creation_date.is_none_or(|t| t.0 <= now);
+            if let Some(m) = p.latest_restore_execution_time_minutes.filter(|_| restore_known) {
                 restore_minutes.insert(p.resource_arn.clone(), m);
             }
-            if let Some(t) = p.last_backup_time {
+            if let Some(t) = p.last_backup_time.filter(|t| t.0 <= now) {
                 last_backup.insert(p.resource_arn.clone(), t.0);
             }
         }
@@ -952,6 +958,8 @@ impl Context<'_> {
             .iter()
             .filter(|(sc, _)| *sc == s)
             .map(|(_, rp)| rp)
+            // A recovery point created after `now` did not exist yet: no row for it.
+            .filter(|rp| rp.creation_date.0 <= self.now)
             .filter(|rp| {
                 let t =
                     if filter.uses_tags() { self.tags.get(&rp.recovery_point_arn).unwrap_or(&empty) } else { &empty };
@@ -1005,12 +1013,23 @@ impl Context<'_> {
 fn rule_frequency(rule: &BackupRule, year: i32) -> Result<(i64, String), String> {
     let expr = rule.schedule_expression.as_deref().ok_or("it has no ScheduleExpression")?;
     let tz = rule.schedule_expression_timezone.as_deref().unwrap_or("UTC");
-    tz.parse::<chrono_tz::Tz>().map_err(|_| format!("time zone `{tz}` is not an IANA time zone"))?;
+    let zone = tz.parse::<chrono_tz::Tz>().map_err(|_| format!("time zone `{tz}` is not an IANA time zone"))?;
     let schedule = Schedule::parse(expr).map_err(|e| format!("cannot read its schedule: {e}"))?;
-    match schedule.longest_gap_minutes(year) {
-        None => Err(format!("{expr} never runs in {year}")),
-        Some(i64::MAX) => Ok((i64::MAX, format!("{expr} {tz} for the last time in {year}"))),
-        Some(gap) => Ok((gap, format!("at least every {} ({expr} {tz})", human_minutes(gap)))),
+    let Some(f) = schedule.frequency(year, zone) else {
+        return Err(format!("{expr} never runs in {year}"));
+    };
+    // Runs in a daylight-saving gap do not happen (see `cron::Cron::frequency`): say which.
+    let skipped = match f.skipped.as_slice() {
+        [] => String::new(),
+        [one] => format!("; no run at {one} {tz}: that local time does not exist (daylight saving time starts)"),
+        [one, ..] => format!(
+            "; no run at {one} {tz} and {} more: those local times do not exist (daylight saving time starts)",
+            f.skipped.len() - 1
+        ),
+    };
+    match f.longest_gap {
+        None => Ok((i64::MAX, format!("{expr} {tz} for the last time in {year}{skipped}"))),
+        Some(gap) => Ok((gap, format!("at least every {} ({expr} {tz}{skipped})", human_minutes(gap)))),
     }
 }
 

@@ -99,6 +99,7 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
         let collected = plan_scope(i, path, opts, &mut tasks)?;
         out_scopes.push(Scope { id: id.clone(), collected });
     }
+    check_inside(dir, &tasks)?;
     let listed_at = started.elapsed();
     let parsed: Vec<(usize, Parsed, FileDigest)> = tasks
         .par_iter()
@@ -118,6 +119,27 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
         "read the snapshot"
     );
     Ok(estate)
+}
+
+/// Every file to read must lie inside the snapshot folder once links are resolved: a
+/// symbolic link that leaves it (planted, or left by a copy) is an error naming it, never
+/// followed silently. Links that stay inside the folder are fine.
+fn check_inside(dir: &Path, tasks: &[Task]) -> Result<(), CollectError> {
+    let root = fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
+    tasks.par_iter().try_for_each(|t| {
+        let real = fs::canonicalize(&t.path).map_err(|e| io_err(&t.path, e))?;
+        if real.starts_with(&root) {
+            Ok(())
+        } else {
+            Err(layout_err(
+                &t.path,
+                format!(
+                    "leads outside the snapshot folder (through a symbolic link, to `{}`); copy the file into the snapshot instead",
+                    real.display()
+                ),
+            ))
+        }
+    })
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> CollectError {
@@ -147,10 +169,18 @@ fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, CollectErr
     for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
         let entry = entry.map_err(|e| io_err(dir, e))?;
         let path = entry.path();
-        let is_dir = path.is_dir();
-        if let Some(name) = entry.file_name().to_str().filter(|n| !n.starts_with('.')) {
-            out.push((name.to_string(), path, is_dir));
+        let raw = entry.file_name();
+        if std::os::unix::ffi::OsStrExt::as_bytes(raw.as_os_str()).starts_with(b".") {
+            continue; // hidden files (editor backups, `.DS_Store`) are not part of the layout
         }
+        let Some(name) = raw.to_str() else {
+            return Err(layout_err(
+                &path,
+                "has a name that is not UTF-8; the layout's names are ASCII (rename or remove it)",
+            ));
+        };
+        let is_dir = path.is_dir();
+        out.push((name.to_string(), path, is_dir));
     }
     out.sort();
     Ok(out)
@@ -260,6 +290,9 @@ fn first_backup_arn(text: &str) -> Option<(String, String)> {
 fn list_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, CollectError> {
     let file = base.join(format!("{command}.json"));
     let folder = base.join(command);
+    if file.is_dir() {
+        return Err(layout_err(&file, "is a folder; a file was expected here (`<command>.json`)"));
+    }
     match (file.is_file(), folder.is_dir()) {
         (true, true) => Err(layout_err(base, format!("has both `{command}.json` and `{command}/`; keep one"))),
         (true, false) => Ok(Some(vec![file])),
@@ -269,11 +302,19 @@ fn list_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, Collec
 }
 
 fn json_files(folder: &Path) -> Result<Vec<PathBuf>, CollectError> {
-    Ok(sorted_entries(folder)?
-        .into_iter()
-        .filter(|(name, _, is_dir)| !is_dir && name.ends_with(".json"))
-        .map(|(_, p, _)| p)
-        .collect())
+    let mut out = Vec::new();
+    for (name, path, is_dir) in sorted_entries(folder)? {
+        match (is_dir, name.ends_with(".json")) {
+            (true, true) => return Err(folder_for_file(&path)),
+            (false, true) => out.push(path),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn folder_for_file(path: &Path) -> CollectError {
+    layout_err(path, "is a folder; a JSON file was expected here")
 }
 
 /// Per-entity files `<cmd>/<key>.json`, plus `<cmd>/<key>/page-*.json` for per-entity list
@@ -285,7 +326,9 @@ fn entity_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, Coll
     }
     let mut out = Vec::new();
     for (name, path, is_dir) in sorted_entries(&folder)? {
-        if is_dir {
+        if is_dir && name.ends_with(".json") {
+            return Err(folder_for_file(&path));
+        } else if is_dir {
             out.extend(json_files(&path)?);
         } else if name.ends_with(".json") {
             out.push(path);

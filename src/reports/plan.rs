@@ -50,6 +50,11 @@ pub enum PlanError {
     Scope { plan: String, message: String },
     #[error("report plan `{plan}` is not in the estate, the plan files or the request")]
     Unknown { plan: String },
+    /// Two plans would write the same object; neither runs, so neither replaces the other.
+    #[error(
+        "report plan `{plan}` ({this}) and report plan `{other_plan}` ({other}) would both write `{key}`; neither ran: give them different names or S3 key prefixes"
+    )]
+    Collision { plan: String, this: String, other_plan: String, other: String, key: String },
 }
 
 impl PlanError {
@@ -59,7 +64,8 @@ impl PlanError {
             PlanError::Template { plan, .. }
             | PlanError::Format { plan, .. }
             | PlanError::Scope { plan, .. }
-            | PlanError::Unknown { plan } => plan,
+            | PlanError::Unknown { plan }
+            | PlanError::Collision { plan, .. } => plan,
         }
     }
 }

@@ -1,59 +1,186 @@
 //! A local folder as the report destination, with the same keys as S3.
 //!
-//! Each file is written to a temporary name in its final folder and renamed into place, so a
-//! reader never sees a half-written report and a failed run leaves none behind.
+//! What this sink guarantees, and how (the README's "Security" section says the same):
+//!
+//! - **Whole files only.** Each report is written to a new temporary file in its final folder,
+//!   synced, and renamed into place, so a reader never sees a half-written report.
+//! - **No writes through links.** The temporary file is created exclusively (`O_EXCL`) under
+//!   an unpredictable short name (`.ba-XXXXXXXX.tmp`, the `tempfile` crate), so a link planted
+//!   in the folder cannot redirect it, and any legal final name fits beside it. The rename
+//!   replaces a link at the final name instead of writing through it. Folders below the root
+//!   that are symbolic links are refused, so nothing lands outside `--out`.
+//! - **One run at a time.** Before the first write the sink takes an advisory lock (`flock`)
+//!   on the root folder itself, so no lock file is left among the reports; a second run into
+//!   the same root fails at once with [`SinkError::Locked`] instead of interleaving its files
+//!   with the first one's. The lock goes with the process, however it ends.
+//! - **No leftovers.** Holding the lock, the sink removes temporary files that earlier,
+//!   interrupted runs left below the root (nobody else can be writing them). A temporary file
+//!   of this run is removed when its write fails and, through [`crate::cleanup`], when the
+//!   process is stopped by SIGINT or SIGTERM.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use super::{Sink, SinkError};
 use crate::reports::encode::Body;
+
+/// Temporary report files: `.ba-` + 8 random characters + `.tmp`.
+const TMP_PREFIX: &str = ".ba-";
+const TMP_SUFFIX: &str = ".tmp";
 
 /// Writes report objects below a root folder.
 #[derive(Debug)]
 pub struct LocalDir {
     root: PathBuf,
-    counter: AtomicU64,
+    /// The held lock (kept open for the sink's lifetime), once taken.
+    lock: OnceLock<Result<fs::File, String>>,
+    /// Stale temporary files removed when the lock was taken.
+    removed: std::sync::atomic::AtomicUsize,
 }
 
 impl LocalDir {
     /// A sink rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalDir { root: root.into(), counter: AtomicU64::new(0) }
+        LocalDir { root: root.into(), lock: OnceLock::new(), removed: Default::default() }
+    }
+
+    /// The key's segments below the root; empty segments and `..` are dropped, so a key never
+    /// leaves the root.
+    fn segments(key: &str) -> impl Iterator<Item = &str> {
+        key.split('/').filter(|s| !s.is_empty() && *s != "." && *s != "..")
     }
 
     fn path(&self, key: &str) -> PathBuf {
-        key.split('/').filter(|s| !s.is_empty() && *s != "..").fold(self.root.clone(), |p, s| p.join(s))
+        Self::segments(key).fold(self.root.clone(), |p, s| p.join(s))
+    }
+
+    /// Takes the root's lock (once) and removes stale temporary files. Idempotent.
+    pub fn prepare(&self) -> Result<(), SinkError> {
+        let taken = self.lock.get_or_init(|| self.take_lock().map_err(|e| e.to_string()));
+        match taken {
+            Ok(_) => Ok(()),
+            Err(message) => Err(SinkError::Locked { root: self.root.clone(), message: message.clone() }),
+        }
+    }
+
+    /// How many temporary files of earlier runs were removed when the lock was taken.
+    pub fn stale_removed(&self) -> usize {
+        self.removed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn take_lock(&self) -> std::io::Result<fs::File> {
+        fs::create_dir_all(&self.root)?;
+        let file = fs::File::open(&self.root)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::other(
+                    "another backup-audit run is writing to this folder (it holds the folder's lock); wait for it to finish or choose another --out",
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        let removed = remove_stale(&self.root);
+        if removed > 0 {
+            tracing::warn!(root = %self.root.display(), removed, "removed temporary files left by an interrupted run");
+        }
+        self.removed.store(removed, std::sync::atomic::Ordering::Relaxed);
+        Ok(file)
+    }
+
+    /// Creates the key's folders one by one below the root, refusing symbolic links and
+    /// non-folders among them.
+    fn make_parents(&self, key: &str) -> Result<PathBuf, SinkError> {
+        let segments: Vec<&str> = Self::segments(key).collect();
+        let mut dir = self.root.clone();
+        for s in &segments[..segments.len().saturating_sub(1)] {
+            dir.push(s);
+            let io = |source| SinkError::Io { path: dir.clone(), source };
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(SinkError::Unsafe {
+                        path: dir.clone(),
+                        message:
+                            "is a symbolic link; backup-audit does not write through links below the output folder"
+                                .into(),
+                    });
+                }
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(io(std::io::Error::other("a file is in the way of a report folder"))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(&dir) {
+                    Ok(()) => {}
+                    // Another thread of this run made it in the meantime: check it again.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if !fs::symlink_metadata(&dir).map_err(io)?.is_dir() {
+                            return Err(io(e));
+                        }
+                    }
+                    Err(e) => return Err(io(e)),
+                },
+                Err(e) => return Err(io(e)),
+            }
+        }
+        Ok(dir)
     }
 }
 
-fn write_atomically(path: &Path, tmp: &Path, body: &Body<'_>) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let result = (|| {
-        let mut f = fs::File::create(tmp)?;
-        for slice in &body.slices {
-            f.write_all(slice)?;
+/// Whether a file name is one of our temporary names: today's `.ba-XXXXXXXX.tmp`, or the
+/// `.NAME.tmp-PID-N` of versions before it.
+fn is_temporary(name: &str) -> bool {
+    (name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX))
+        || (name.starts_with('.') && name.rsplit_once(".tmp-").is_some_and(|(_, tail)| tail.contains('-')))
+}
+
+/// Removes temporary report files below `root`, and links planted at such names (removing a
+/// link never touches its target; folders that are links are not entered). Returns how many.
+fn remove_stale(root: &Path) -> usize {
+    let mut removed = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if (kind.is_file() || kind.is_symlink())
+                && entry.file_name().to_str().is_some_and(is_temporary)
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
         }
-        f.sync_all()?;
-        fs::rename(tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(tmp);
     }
-    result
+    removed
+}
+
+fn write_atomically(dir: &Path, path: &Path, body: &Body<'_>) -> std::io::Result<()> {
+    let mut tmp = tempfile::Builder::new().prefix(TMP_PREFIX).suffix(TMP_SUFFIX).rand_bytes(8).tempfile_in(dir)?;
+    let _registered = crate::cleanup::register(tmp.path());
+    for slice in &body.slices {
+        tmp.write_all(slice)?;
+    }
+    tmp.as_file().sync_all()?;
+    // rename(2): replaces whatever is at `path` (a link included) without following it. On
+    // error the temporary file is removed when `tmp` drops.
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 impl Sink for LocalDir {
     fn put(&self, key: &str, body: &Body<'_>, _content_type: &str) -> Result<(), SinkError> {
+        self.prepare()?;
         let path = self.path(key);
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("report");
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()));
-        write_atomically(&path, &tmp, body).map_err(|source| SinkError::Io { path, source })
+        if path == self.root {
+            return Err(SinkError::Io { path, source: std::io::Error::other("the key names no file") });
+        }
+        let dir = self.make_parents(key)?;
+        write_atomically(&dir, &path, body).map_err(|source| SinkError::Io { path, source })
+    }
+
+    fn prepare(&self) -> Result<(), SinkError> {
+        LocalDir::prepare(self)
     }
 
     fn location(&self, key: &str) -> String {
@@ -73,6 +200,12 @@ mod tests {
         Body { slices: slices.to_vec(), rows: 0 }
     }
 
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    }
+
     #[test]
     fn writes_and_overwrites_without_leftovers() {
         let dir = tempfile::tempdir().unwrap();
@@ -81,8 +214,7 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("a/b/c.csv")).unwrap(), b"one");
         sink.put("a/b/c.csv", &body(&[b"two"]), "text/csv").unwrap();
         assert_eq!(fs::read(dir.path().join("a/b/c.csv")).unwrap(), b"two");
-        let names: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 1, "{names:?}");
+        assert_eq!(names(&dir.path().join("a/b")), ["c.csv"]);
     }
 
     #[test]
@@ -93,5 +225,66 @@ mod tests {
         let err = sink.put("blocker/x.csv", &body(&[b"data"]), "text/csv").unwrap_err();
         assert!(err.to_string().starts_with("cannot write `"), "{err}");
         assert!(!dir.path().join("blocker/x.csv").exists());
+        assert_eq!(names(dir.path()), ["blocker"]);
+    }
+
+    #[test]
+    fn a_link_at_the_final_name_is_replaced_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        fs::create_dir_all(dir.path().join("a")).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("a/r.csv")).unwrap();
+        LocalDir::new(dir.path()).put("a/r.csv", &body(&[b"report"]), "text/csv").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        let meta = fs::symlink_metadata(dir.path().join("a/r.csv")).unwrap();
+        assert!(meta.file_type().is_file(), "the final name is a plain file again");
+        assert_eq!(fs::read(dir.path().join("a/r.csv")).unwrap(), b"report");
+    }
+
+    #[test]
+    fn a_linked_folder_below_the_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("Backup")).unwrap();
+        let err = LocalDir::new(dir.path()).put("Backup/x/r.csv", &body(&[b"r"]), "text/csv").unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        assert!(names(outside.path()).is_empty());
+    }
+
+    #[test]
+    fn long_final_names_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("{}.csv", "p".repeat(251));
+        LocalDir::new(dir.path()).put(&format!("a/{name}"), &body(&[b"r"]), "text/csv").unwrap();
+        assert_eq!(names(&dir.path().join("a")), [name]);
+    }
+
+    #[test]
+    fn a_second_sink_on_the_same_root_is_locked_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = LocalDir::new(dir.path());
+        first.prepare().unwrap();
+        let err = LocalDir::new(dir.path()).put("r.csv", &body(&[b"r"]), "text/csv").unwrap_err();
+        assert!(matches!(err, SinkError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("another backup-audit run"), "{err}");
+        drop(first);
+        LocalDir::new(dir.path()).put("r.csv", &body(&[b"r"]), "text/csv").unwrap();
+    }
+
+    #[test]
+    fn stale_temporary_files_are_removed_under_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        for stale in ["a/b/.ba-abcdefgh.tmp", "a/.r.csv.tmp-123-4", ".manifest.json.tmp-9-0"] {
+            fs::write(dir.path().join(stale), b"half").unwrap();
+        }
+        fs::write(dir.path().join("a/.keep"), b"not ours").unwrap();
+        let sink = LocalDir::new(dir.path());
+        sink.prepare().unwrap();
+        assert_eq!(sink.stale_removed(), 3);
+        assert_eq!(names(&dir.path().join("a")), [".keep", "b"]);
+        assert!(names(&dir.path().join("a/b")).is_empty());
     }
 }

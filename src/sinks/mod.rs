@@ -33,6 +33,12 @@ pub enum SinkError {
     /// An S3 request failed after the SDK's retries; no object was created.
     #[error("cannot upload `{location}`: {message}")]
     S3 { location: String, message: String },
+    /// Another run holds the output folder's lock, or the lock could not be taken.
+    #[error("cannot write to `{root}`: {message}")]
+    Locked { root: std::path::PathBuf, message: String },
+    /// A path below the output folder is not safe to write through (a symbolic link).
+    #[error("`{path}` {message}")]
+    Unsafe { path: std::path::PathBuf, message: String },
     /// A report plan names no place to deliver to.
     #[error("report plan `{plan}`: {message}")]
     Destination { plan: String, message: String },
@@ -40,6 +46,11 @@ pub enum SinkError {
 
 /// A destination for report objects, addressed by key.
 pub trait Sink: Send + Sync {
+    /// Makes the sink ready before the first report (a local folder takes its lock and removes
+    /// what interrupted runs left there). Idempotent; `put` calls it too.
+    fn prepare(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// Stores `body` under `key`, completely or not at all.
     fn put(&self, key: &str, body: &Body<'_>, content_type: &str) -> Result<(), SinkError>;
     /// Where `key` ends up, for logs, summaries and the manifest.

@@ -16,7 +16,7 @@ Which account and region a request is for comes from its SigV4 `Credential=` sco
 and access key (`ASIA<account>`, else the default account). Faults are injected on request:
 `--latency-ms` per request, `--throttle-rate` (400 ThrottlingException), `--error-rate`
 (500), `--deny-regions` (403 AccessDeniedException for every request of those regions).
-Faults use a seeded random generator; none is injected on STS.
+A refused region refuses STS too. Random faults use a seeded generator; none is injected on STS.
 
 `GET /__stats` (unsigned) answers {"requests": n, "throttled": n, "failed": n}.
 
@@ -249,12 +249,13 @@ class Handler(BaseHTTPRequestHandler):
         account = access_key[4:] if access_key.startswith("ASIA") and access_key[4:].isdigit() else server.estate.default_account
         with server.lock:
             server.requests += 1
+        if region in server.deny_regions:
+            # A refused region refuses STS too (a disabled opt-in region, an SCP).
+            return self.error(403, "AccessDeniedException", "User is not authorized in region " + region)
         if service == "sts":
             return self.sts(payload, account)
         if server.latency:
             time.sleep(server.latency)
-        if region in server.deny_regions:
-            return self.error(403, "AccessDeniedException", "User is not authorized in region " + region)
         with server.lock:
             roll = server.random.random()
         if roll < server.throttle_rate:

@@ -137,3 +137,48 @@ fn an_organisation_wide_job_listing_reports_every_member_account() {
     assert!(live[org] == offline[org], "the organisation-wide report differs from the offline one");
     assert!(live == offline, "reports differ from the offline read");
 }
+
+#[test]
+fn a_refused_first_region_is_one_failed_scope_not_a_failed_run() {
+    // The credentials' own account (no --accounts): STS is asked in eu-west-1 first, which
+    // refuses everything, then in us-east-1, which answers.
+    let estate = demo_without_instances();
+    let replay = Replay::start(estate.path(), &["--deny-regions", "eu-west-1"]);
+    let (out, output) = run(&["--source", "aws", "--regions", "eu-west-1,us-east-1"], Some(&replay));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("sts:GetCallerIdentity answered only in us-east-1"), "{stderr}");
+    let written = tree(out.path());
+    assert!(written.keys().any(|k| k.contains("/111111111111/us-east-1/")), "{:?}", written.keys());
+    assert!(!written.keys().any(|k| k.contains("/eu-west-1/")), "{:?}", written.keys());
+    assert_eq!(super::common::manifest(out.path())["status"], "incomplete");
+}
+
+#[test]
+fn sigterm_during_a_live_run_removes_its_temporary_snapshot() {
+    let estate = demo_without_instances();
+    // 200 ms per request: the collection takes seconds, long enough to be interrupted.
+    let replay = Replay::start(estate.path(), &["--latency-ms", "200"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut cmd = bin();
+    cmd.arg("run").args(live_args(&[])).arg("--out").arg(out.path()).env("TMPDIR", tmp.path());
+    live_env(&mut cmd, &replay);
+    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Wait until the temporary snapshot has files in it, then stop the run.
+    let started = std::time::Instant::now();
+    let has_files = |dir: &Path| std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    while !std::fs::read_dir(tmp.path()).unwrap().flatten().any(|e| has_files(&e.path())) {
+        assert!(started.elapsed().as_secs() < 30, "no temporary snapshot appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}

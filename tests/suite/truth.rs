@@ -154,6 +154,8 @@ struct RpCase {
 struct ProtCase {
     arn: String,
     restore_minutes: Option<i64>,
+    /// `LatestRestoreJobCreationDate`.
+    restore_created: Option<String>,
     last_backup: Option<String>,
 }
 
@@ -307,6 +309,7 @@ fn estate(c: &Case) -> Estate {
                 resource_arn: p.arn.clone(),
                 latest_restore_execution_time_minutes: p.restore_minutes,
                 last_backup_time: p.last_backup.as_deref().map(ts),
+                latest_restore_job_creation_date: p.restore_created.as_deref().map(ts),
                 ..Default::default()
             },
         ));
