@@ -42,6 +42,55 @@ pub fn register_folder(path: &Path) -> Registered {
     add(path, true)
 }
 
+/// The name prefix of live runs' temporary snapshot folders in `$TMPDIR`.
+const SNAPSHOT_PREFIX: &str = "backup-audit-snapshot-";
+
+/// A live run's temporary snapshot folder in `$TMPDIR`: removed when dropped, on SIGINT and
+/// SIGTERM, and (after SIGKILL) by the next live run on the machine. The folder is locked
+/// (`flock`) while its run lives, so that next run can tell a stale folder from one in use.
+#[derive(Debug)]
+pub struct TemporarySnapshot {
+    _registered: Registered,
+    _lock: std::fs::File,
+    dir: tempfile::TempDir,
+}
+
+impl TemporarySnapshot {
+    /// Removes stale snapshot folders of killed runs, then creates and locks a new one.
+    pub fn create() -> std::io::Result<TemporarySnapshot> {
+        let removed = remove_stale_snapshots(&std::env::temp_dir());
+        if removed > 0 {
+            tracing::warn!(removed, "removed temporary snapshots left by interrupted runs");
+        }
+        let dir = tempfile::Builder::new().prefix(SNAPSHOT_PREFIX).tempdir()?;
+        let lock = std::fs::File::open(dir.path())?;
+        lock.lock()?;
+        Ok(TemporarySnapshot { _registered: register_folder(dir.path()), _lock: lock, dir })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Removes the snapshot folders below `tmp` that no live run holds. Returns how many.
+fn remove_stale_snapshots(tmp: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(SNAPSHOT_PREFIX));
+        if !ours || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(folder) = std::fs::File::open(entry.path()) else { continue };
+        if folder.try_lock().is_ok() && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// The registered paths, and whether each is a folder.
 fn registered() -> Vec<(PathBuf, bool)> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
@@ -79,6 +128,23 @@ pub fn install_signal_handler() -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_snapshots_go_and_locked_ones_stay() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (stale, live, other) = (
+            tmp.path().join(format!("{SNAPSHOT_PREFIX}dead")),
+            tmp.path().join(format!("{SNAPSHOT_PREFIX}alive")),
+            tmp.path().join("someone-elses"),
+        );
+        for d in [&stale, &live, &other] {
+            std::fs::create_dir_all(d.join("111111111111/us-east-1")).unwrap();
+        }
+        let held = std::fs::File::open(&live).unwrap();
+        held.lock().unwrap();
+        assert_eq!(remove_stale_snapshots(tmp.path()), 1);
+        assert!(!stale.exists() && live.exists() && other.exists());
+    }
 
     #[test]
     fn registered_paths_are_removed_and_dropped_guards_forgotten() {

@@ -267,8 +267,7 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
     };
     // Live: collect into a fresh folder under the function's /tmp, removed after the run.
     let temporary = if live {
-        let dir = tempfile::Builder::new().prefix("backup-audit-snapshot-").tempdir().map_err(|e| pipeline(&e))?;
-        let registered = crate::cleanup::register_folder(dir.path());
+        let dir = crate::cleanup::TemporarySnapshot::create().map_err(|e| pipeline(&e))?;
         let mut opts = config.collect.clone();
         opts.now = now;
         let collected = tokio::runtime::Handle::current()
@@ -281,11 +280,11 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
             failures = collected.failures.len(),
             "collected the estate"
         );
-        Some((dir, registered))
+        Some(dir)
     } else {
         None
     };
-    let source = temporary.as_ref().map_or_else(|| config.source.clone(), |(d, _)| d.path().to_path_buf());
+    let source = temporary.as_ref().map_or_else(|| config.source.clone(), |d| d.path().to_path_buf());
     let mut cfg = RunConfig::new(source, now);
     cfg.live = live;
     cfg.window = request.window.unwrap_or(config.window);

@@ -83,7 +83,7 @@ fn clock() -> backup_audit::time::Millis {
 /// and on SIGINT or SIGTERM through its registration).
 struct Configured {
     cfg: RunConfig,
-    _temporary: Option<(tempfile::TempDir, backup_audit::cleanup::Registered)>,
+    _temporary: Option<backup_audit::cleanup::TemporarySnapshot>,
 }
 
 /// The run configuration. With `--source aws` the estate is first collected into a snapshot
@@ -102,12 +102,9 @@ fn config(s: &SourceArgs) -> Result<Configured, Failure> {
     let (dir, temporary) = match &s.aws.snapshot_dir {
         Some(d) => (d.clone(), None),
         None => {
-            let t = tempfile::Builder::new()
-                .prefix("backup-audit-snapshot-")
-                .tempdir()
+            let t = backup_audit::cleanup::TemporarySnapshot::create()
                 .map_err(|e| (1, format!("cannot create a temporary snapshot folder: {e}")))?;
-            let registered = backup_audit::cleanup::register_folder(t.path());
-            (t.path().to_path_buf(), Some((t, registered)))
+            (t.path().to_path_buf(), Some(t))
         }
     };
     let mut opts = s.aws.collect(now);

@@ -155,30 +155,51 @@ fn a_refused_first_region_is_one_failed_scope_not_a_failed_run() {
 }
 
 #[test]
-fn sigterm_during_a_live_run_removes_its_temporary_snapshot() {
+fn interrupted_live_runs_leave_no_temporary_snapshot() {
     let estate = demo_without_instances();
     // 200 ms per request: the collection takes seconds, long enough to be interrupted.
     let replay = Replay::start(estate.path(), &["--latency-ms", "200"]);
     let tmp = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut cmd = bin();
-    cmd.arg("run").args(live_args(&[])).arg("--out").arg(out.path()).env("TMPDIR", tmp.path());
-    live_env(&mut cmd, &replay);
-    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    // Wait until the temporary snapshot has files in it, then stop the run.
-    let started = std::time::Instant::now();
-    let has_files = |dir: &Path| std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
-    while !std::fs::read_dir(tmp.path()).unwrap().flatten().any(|e| has_files(&e.path())) {
-        assert!(started.elapsed().as_secs() < 30, "no temporary snapshot appeared");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let start = || {
+        let mut cmd = bin();
+        cmd.arg("run").args(live_args(&[])).arg("--out").arg(out.path()).env("TMPDIR", tmp.path());
+        live_env(&mut cmd, &replay);
+        let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        // Wait until its temporary snapshot has files in it.
+        let started = std::time::Instant::now();
+        let has_files = |dir: &Path| std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+        let names = || std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>();
+        let before = names();
+        let new_with_files = || {
+            std::fs::read_dir(tmp.path())
+                .unwrap()
+                .flatten()
+                .any(|e| !before.contains(&e.file_name()) && has_files(&e.path()))
+        };
+        while !new_with_files() {
+            assert!(started.elapsed().as_secs() < 30, "no temporary snapshot appeared");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        child
+    };
+    let left = || std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
+
+    // SIGKILL cannot be caught: the snapshot stays until the next live run removes it.
+    let mut killed = start();
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert_eq!(left().len(), 1, "{:?}", left());
+
+    // SIGTERM is caught: the run removes its own snapshot (and the next one removed the stale one).
+    let child = start();
     let status = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(143), "{stderr}");
     assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
-    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    assert!(stderr.contains("removed temporary snapshots left by interrupted runs"), "{stderr}");
+    assert!(left().is_empty(), "left in TMPDIR: {:?}", left());
 }
