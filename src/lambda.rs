@@ -314,6 +314,7 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
             "objects": p.objects,
             "errors": p.errors,
         })).collect::<Vec<_>>(),
+        "notCollected": outcome.not_collected.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "failures": outcome.collection_failures.iter().chain(&outcome.plan_errors).chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors).collect::<Vec<_>>(),
         "nonCompliant": outcome.non_compliant,
     });

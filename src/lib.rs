@@ -174,6 +174,9 @@ pub enum PlanStatus {
     Failed,
     /// The plan is wrong (template, format, scope) and did not run.
     Invalid,
+    /// Every report was delivered, but an input it is built from was not collected for an
+    /// account and region it covers.
+    Incomplete,
 }
 
 impl PlanStatus {
@@ -182,6 +185,7 @@ impl PlanStatus {
             PlanStatus::Delivered => "delivered",
             PlanStatus::Failed => "failed",
             PlanStatus::Invalid => "invalid",
+            PlanStatus::Incomplete => "incomplete",
         }
     }
 }
@@ -201,6 +205,9 @@ pub struct Outcome {
     pub delivery_errors: Vec<String>,
     /// Parts of the estate the live collector could not read: the run is partial.
     pub collection_failures: Vec<String>,
+    /// Commands of the layout the snapshot lacks for some account and region: the run is
+    /// partial.
+    pub not_collected: Vec<estate::NotCollected>,
     pub warnings: Vec<String>,
     pub timings: Timings,
     /// Jobs kept by the window, per template family.
@@ -226,7 +233,7 @@ impl Outcome {
             2
         } else if fail_on_noncompliant && self.non_compliant {
             3
-        } else if !self.collection_failures.is_empty() {
+        } else if !self.collection_failures.is_empty() || !self.not_collected.is_empty() {
             4
         } else {
             0
@@ -237,6 +244,7 @@ impl Outcome {
     pub fn complete(&self) -> bool {
         self.delivery_errors.is_empty()
             && self.collection_failures.is_empty()
+            && self.not_collected.is_empty()
             && self.plans.iter().all(|p| p.status == PlanStatus::Delivered)
     }
 
@@ -283,6 +291,16 @@ impl Outcome {
                     rows: d.rows,
                     bytes: d.bytes,
                     sha256: d.sha256.clone(),
+                })
+                .collect(),
+            not_collected: self
+                .not_collected
+                .iter()
+                .map(|n| manifest::NotCollected {
+                    account: n.account.clone(),
+                    region: n.region.clone(),
+                    command: n.command.to_string(),
+                    reason: n.reason.clone(),
                 })
                 .collect(),
             failures: self
@@ -412,6 +430,17 @@ fn select_plans(
         }
     }
     Ok((planned, errors))
+}
+
+/// The inputs of a plan's template that were not collected for an account and region the
+/// plan covers, one line each.
+fn missing_inputs(p: &reports::PlannedReport, not_collected: &[estate::NotCollected]) -> Vec<String> {
+    not_collected
+        .iter()
+        .filter(|n| p.accounts.contains(&n.account) && p.regions.contains(&n.region))
+        .filter(|n| estate::Dataset::from_command(n.command).is_some_and(|d| p.template.inputs.contains(&d)))
+        .map(|n| format!("input not collected: {n}"))
+        .collect()
 }
 
 /// Where a plan comes from, to tell two plans of one name apart in messages.
@@ -548,10 +577,15 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
     let job_rows = (frames.backup_jobs.height(), frames.copy_jobs.height(), frames.restore_jobs.height());
     let inputs = estate.inputs.clone();
     let collection_failures = estate.collection_failures.clone();
+    let not_collected = estate.not_collected.clone();
+    let missing_inputs: Vec<Vec<String>> = planned.iter().map(|p| missing_inputs(p, &not_collected)).collect();
     // The report frames hold all that is printed from here on: free the rest before rendering.
     drop((evaluation, frames, estate));
     for e in collection_failures.iter().chain(&plan_errors).chain(&evaluation_errors) {
         warn!("{e}");
+    }
+    for n in &not_collected {
+        warn!("{n}");
     }
     for w in &warnings {
         warn!("{w}");
@@ -563,7 +597,7 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
     let mut delivered = Vec::new();
     let mut delivery_errors = Vec::new();
     let mut roots: Vec<std::sync::Arc<dyn Sink>> = delivery.fixed().into_iter().collect();
-    for p in &planned {
+    for (p, missing) in planned.iter().zip(missing_inputs) {
         let mut outcome = PlanOutcome {
             name: p.plan.report_plan_name.clone(),
             account: p.account_segment.clone().unwrap_or_else(|| "crossaccount".into()),
@@ -580,6 +614,10 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
                 }
                 outcome.objects = objects.len();
                 delivered.extend(objects);
+                if !missing.is_empty() {
+                    outcome.status = PlanStatus::Incomplete;
+                    outcome.errors.extend(missing);
+                }
                 if !errors.is_empty() {
                     outcome.status = PlanStatus::Failed;
                     outcome.errors.extend(errors.iter().cloned());
@@ -609,6 +647,7 @@ pub fn run(cfg: &RunConfig, delivery: &Delivery) -> Result<Outcome, Error> {
         evaluation_errors,
         delivery_errors,
         collection_failures,
+        not_collected,
         warnings,
         timings,
         job_rows,

@@ -183,10 +183,10 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             for e in outcome.plan_errors.iter().chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors) {
                 eprintln!("error: {e}");
             }
-            if !outcome.collection_failures.is_empty() {
+            let partial = outcome.collection_failures.len() + outcome.not_collected.len();
+            if partial > 0 {
                 eprintln!(
-                    "warning: partial data: {} part(s) of the estate were not collected; controls report INSUFFICIENT_DATA for them",
-                    outcome.collection_failures.len()
+                    "warning: partial data: {partial} part(s) of the estate were not collected; controls report INSUFFICIENT_DATA for them and the manifest lists them"
                 );
             }
             let t = outcome.timings;
@@ -249,11 +249,14 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
             for f in &a.estate.collection_failures {
                 eprintln!("warning: {f}");
             }
+            for n in &a.estate.not_collected {
+                eprintln!("warning: {n}");
+            }
             Ok(if !a.evaluation.errors.is_empty() {
                 2
             } else if args.fail_on_noncompliant && a.evaluation.any_non_compliant() {
                 3
-            } else if !a.estate.collection_failures.is_empty() {
+            } else if !a.estate.collection_failures.is_empty() || !a.estate.not_collected.is_empty() {
                 4
             } else {
                 0

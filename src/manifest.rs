@@ -49,6 +49,8 @@ pub struct Manifest {
     pub source: Source,
     pub plans: Vec<PlanStatus>,
     pub objects: Vec<Object>,
+    /// Commands of the estate layout that were not collected for some account and region.
+    pub not_collected: Vec<NotCollected>,
     pub failures: Vec<String>,
     pub warnings: Vec<String>,
     pub timings_ms: TimingsMs,
@@ -91,11 +93,21 @@ pub struct PlanStatus {
     pub account: String,
     pub region: String,
     pub template: Option<String>,
-    /// `delivered`, `failed` (some report could not be rendered or written) or `invalid`
-    /// (the plan itself is wrong and did not run).
+    /// `delivered`, `incomplete` (delivered, but an input it is built from was not collected
+    /// for an account and region it covers; `errors` names them), `failed` (some report could
+    /// not be rendered or written) or `invalid` (the plan itself is wrong and did not run).
     pub status: &'static str,
     pub objects: usize,
     pub errors: Vec<String>,
+}
+
+/// One command not collected for one account and region.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotCollected {
+    pub account: String,
+    pub region: String,
+    pub command: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -367,6 +367,9 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
         "CollectedAt": time::format_millis(opts.now),
         "Collector": format!("{} {} --source aws", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
         "Failures": failures,
+        // The accounts whose job lists hold the whole organisation's jobs (`--org-jobs`): the
+        // other accounts' folders have no job lists, and the reader does not count them missing.
+        "OrganizationJobLists": caller.iter().filter(|_| opts.org_jobs).collect::<Vec<_>>(),
     });
     let bytes = serde_json::to_vec_pretty(&marker).expect("the marker serialises");
     write_file(&out.join("snapshot.json"), &bytes)?;

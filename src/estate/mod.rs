@@ -52,6 +52,46 @@ pub enum Dataset {
 }
 
 impl Dataset {
+    /// Every dataset of the layout, in layout order.
+    pub const ALL: [Dataset; 19] = [
+        Dataset::BackupJobs,
+        Dataset::CopyJobs,
+        Dataset::RestoreJobs,
+        Dataset::Vaults,
+        Dataset::VaultDetails,
+        Dataset::VaultPolicies,
+        Dataset::RecoveryPoints,
+        Dataset::Plans,
+        Dataset::PlanDetails,
+        Dataset::Selections,
+        Dataset::SelectionDetails,
+        Dataset::ProtectedResources,
+        Dataset::ProtectedResourceDetails,
+        Dataset::Resources,
+        Dataset::Instances,
+        Dataset::Frameworks,
+        Dataset::FrameworkDetails,
+        Dataset::ReportPlans,
+        Dataset::ReportPlanDetails,
+    ];
+
+    /// Optional by design: its absence is not reported as "not collected".
+    /// `describe-instances` only refines EC2 verdicts (a stopped instance is NOT_APPLICABLE;
+    /// without it, every instance is evaluated as running).
+    pub fn optional(self) -> bool {
+        matches!(self, Dataset::Instances)
+    }
+
+    /// The three job lists, read only by runs that write job reports.
+    pub fn is_job_list(self) -> bool {
+        matches!(self, Dataset::BackupJobs | Dataset::CopyJobs | Dataset::RestoreJobs)
+    }
+
+    /// The dataset of an AWS CLI command name.
+    pub fn from_command(command: &str) -> Option<Dataset> {
+        Dataset::ALL.into_iter().find(|d| d.command() == command)
+    }
+
     /// The AWS CLI command whose output this dataset is.
     pub fn command(self) -> &'static str {
         match self {
@@ -145,6 +185,25 @@ pub struct Estate {
     pub inputs: Inputs,
     /// What the live collector could not collect (`snapshot.json` `Failures`), one line each.
     pub collection_failures: Vec<String>,
+    /// Commands of the layout that the snapshot lacks for some account and region (optional
+    /// commands left out): the run is partial, never "none found".
+    pub not_collected: Vec<NotCollected>,
+}
+
+/// A command of the layout that was not collected for one account and region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NotCollected {
+    pub account: String,
+    pub region: String,
+    pub command: &'static str,
+    /// Why: no file or folder, or an empty file.
+    pub reason: String,
+}
+
+impl std::fmt::Display for NotCollected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "account {} region {}: {} not collected: {}", self.account, self.region, self.command, self.reason)
+    }
 }
 
 /// The files an estate was read from: how many, how large, and their digest (see

@@ -62,6 +62,7 @@ enum Kind {
 #[derive(Debug, Clone)]
 struct Task {
     scope: usize,
+    dataset: Dataset,
     kind: Kind,
     path: PathBuf,
 }
@@ -99,7 +100,9 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
         let collected = plan_scope(i, path, opts, &mut tasks)?;
         out_scopes.push(Scope { id: id.clone(), collected });
     }
-    check_inside(dir, &tasks)?;
+    let empty = check_inside(dir, &tasks)?;
+    let marker = marker(dir)?;
+    let not_collected = not_collected(&mut out_scopes, &mut tasks, &empty, opts, marker.as_ref());
     let listed_at = started.elapsed();
     let parsed: Vec<(usize, Parsed, FileDigest)> = tasks
         .par_iter()
@@ -109,8 +112,8 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
     let inputs = digest_inputs(dir, &tasks, parsed.iter().map(|(_, _, d)| d));
     let mut estate = assemble(out_scopes, parsed.into_iter().map(|(s, p, _)| (s, p)).collect());
     estate.inputs = inputs;
-    estate.collection_failures =
-        marker(dir)?.map(|m| m.failures.into_iter().map(String::from).collect()).unwrap_or_default();
+    estate.collection_failures = marker.map(|m| m.failures.into_iter().map(String::from).collect()).unwrap_or_default();
+    estate.not_collected = not_collected;
     tracing::debug!(
         files = tasks.len(),
         listed_ms = listed_at.as_millis() as u64,
@@ -123,13 +126,15 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
 
 /// Every file to read must lie inside the snapshot folder once links are resolved: a
 /// symbolic link that leaves it (planted, or left by a copy) is an error naming it, never
-/// followed silently. Links that stay inside the folder are fine.
-fn check_inside(dir: &Path, tasks: &[Task]) -> Result<(), CollectError> {
+/// followed silently. Links that stay inside the folder are fine. Returns the indexes of the
+/// empty (0-byte) files.
+fn check_inside(dir: &Path, tasks: &[Task]) -> Result<Vec<usize>, CollectError> {
     let root = fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
-    tasks.par_iter().try_for_each(|t| {
+    let empty: Vec<Option<usize>> = tasks.par_iter().enumerate().map(|(i, t)| {
         let real = fs::canonicalize(&t.path).map_err(|e| io_err(&t.path, e))?;
         if real.starts_with(&root) {
-            Ok(())
+            let len = fs::metadata(&real).map_err(|e| io_err(&t.path, e))?.len();
+            Ok((len == 0).then_some(i))
         } else {
             Err(layout_err(
                 &t.path,
@@ -139,7 +144,59 @@ fn check_inside(dir: &Path, tasks: &[Task]) -> Result<(), CollectError> {
                 ),
             ))
         }
-    })
+    }).collect::<Result<_, _>>()?;
+    Ok(empty.into_iter().flatten().collect())
+}
+
+/// The commands of the layout each scope lacks, and why. An empty (0-byte) file is what a
+/// failed `aws … > file` leaves: its whole command counts as not collected for that scope
+/// (a list with a missing page is not a complete list), and its files are not read.
+/// Optional commands are not listed; job lists only when the run reads jobs. Decision: a
+/// scope whose job lists are absent counts as collected when `snapshot.json`
+/// `OrganizationJobLists` names an account that listed the jobs of the whole organisation in
+/// the same region (`--org-jobs`).
+fn not_collected(
+    scopes: &mut [Scope],
+    tasks: &mut Vec<Task>,
+    empty: &[usize],
+    opts: &ReadOptions,
+    marker: Option<&Marker>,
+) -> Vec<super::NotCollected> {
+    let mut emptied: BTreeMap<(usize, Dataset), PathBuf> = BTreeMap::new();
+    for &i in empty {
+        emptied.entry((tasks[i].scope, tasks[i].dataset)).or_insert_with(|| tasks[i].path.clone());
+    }
+    let mut out = Vec::new();
+    for (i, scope) in scopes.iter().enumerate() {
+        let org_jobs = marker.is_some_and(|m| {
+            m.organization_job_lists.iter().any(|a| {
+                *a != scope.id.account && scopes.iter().any(|s| s.id.account == *a && s.id.region == scope.id.region)
+            })
+        });
+        for d in Dataset::ALL {
+            if d.optional() || (d.is_job_list() && (opts.jobs.is_none() || org_jobs)) {
+                continue;
+            }
+            let reason = match emptied.get(&(i, d)) {
+                Some(path) => {
+                    format!("`{}` is empty (0 bytes), which is what a failed `aws ... > file` leaves", path.display())
+                }
+                None if !scope.collected.contains(&d) => "no file or folder in the snapshot".to_string(),
+                None => continue,
+            };
+            out.push(super::NotCollected {
+                account: scope.id.account.clone(),
+                region: scope.id.region.clone(),
+                command: d.command(),
+                reason,
+            });
+        }
+    }
+    for (scope, dataset) in emptied.keys() {
+        scopes[*scope].collected.remove(dataset);
+    }
+    tasks.retain(|t| !emptied.contains_key(&(t.scope, t.dataset)));
+    out
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> CollectError {
@@ -350,7 +407,7 @@ fn plan_scope(
             if let Some(files) = files {
                 collected.insert(dataset);
                 for path in files {
-                    tasks.push(Task { scope, kind: kind(&path), path });
+                    tasks.push(Task { scope, dataset, kind: kind(&path), path });
                 }
             }
         };
@@ -465,8 +522,91 @@ fn parse_task(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>) -> Result<
             .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
             .map_err(|e| io_err(&task.path, e))?;
         let digest = FileDigest { sha256: sha2::Sha256::digest(&bytes[..]).into(), bytes: bytes.len() as u64 };
-        Ok((parse_bytes(task, scope, jobs, &bytes)?, digest))
+        let parsed = parse_bytes(task, scope, jobs, strip_bom(&bytes))
+            .map_err(|e| encoding_error(&task.path, &bytes).unwrap_or(e))?;
+        check_folder(task, scope, &parsed)?;
+        Ok((parsed, digest))
     })
+}
+
+/// A UTF-8 byte-order mark (PowerShell's default) is not part of the JSON.
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// When a file does not parse, whether that is because it is not UTF-8, said plainly.
+fn encoding_error(path: &Path, bytes: &[u8]) -> Option<CollectError> {
+    let found = match bytes {
+        [0xFF, 0xFE, ..] => {
+            "UTF-16 little-endian (byte-order mark FF FE; PowerShell 5 `>` writes this: use `Out-File -Encoding utf8`)"
+                .to_string()
+        }
+        [0xFE, 0xFF, ..] => "UTF-16 big-endian (byte-order mark FE FF)".to_string(),
+        [a, 0, ..] if *a != 0 => "UTF-16 little-endian (no byte-order mark)".to_string(),
+        [0, b, ..] if *b != 0 => "UTF-16 big-endian (no byte-order mark)".to_string(),
+        _ => match std::str::from_utf8(bytes) {
+            Ok(_) => return None,
+            Err(e) => format!(
+                "not UTF-8: byte 0x{:02X} at offset {} is invalid (Latin-1 or another legacy encoding?)",
+                bytes[e.valid_up_to()],
+                e.valid_up_to()
+            ),
+        },
+    };
+    Some(CollectError::Encoding { path: path.to_path_buf(), found })
+}
+
+/// Checks that the entities of a file belong to its folder: a vault's, a plan's, a
+/// framework's or a report plan's own ARN, the vault of a recovery point, the (source) vault
+/// of a job must name the folder's region, and all but the jobs its account (an
+/// organisation-wide job list rightly holds other accounts' jobs). Copy destinations are not
+/// checked: they rightly point elsewhere.
+fn check_folder(task: &Task, scope: &ScopeId, parsed: &Parsed) -> Result<(), CollectError> {
+    let check = |what: &'static str, arn: Option<&str>, account: bool| -> Result<(), CollectError> {
+        let Some(arn) = arn else { return Ok(()) };
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        if parts.len() < 6 || parts[0] != "arn" {
+            return Ok(());
+        }
+        let contradiction = |field, folder: &str, found: &str| CollectError::Contradiction {
+            path: task.path.clone(),
+            field,
+            folder: folder.to_string(),
+            what,
+            arn: arn.to_string(),
+            found: found.to_string(),
+        };
+        if !parts[3].is_empty() && parts[3] != scope.region {
+            return Err(contradiction("region", &scope.region, parts[3]));
+        }
+        if account && !parts[4].is_empty() && parts[4] != scope.account {
+            return Err(contradiction("account", &scope.account, parts[4]));
+        }
+        Ok(())
+    };
+    match parsed {
+        Parsed::Vaults(list) => list.iter().try_for_each(|v| check("vault", v.backup_vault_arn.as_deref(), true)),
+        Parsed::VaultDetail(v) => check("vault", v.backup_vault_arn.as_deref(), true),
+        Parsed::RecoveryPoints(list) => {
+            list.iter().try_for_each(|rp| check("the vault of recovery point", rp.backup_vault_arn.as_deref(), true))
+        }
+        Parsed::Plans(list) => list.iter().try_for_each(|p| check("plan", p.backup_plan_arn.as_deref(), true)),
+        Parsed::PlanDetail(p) => check("plan", p.backup_plan_arn.as_deref(), true),
+        Parsed::BackupJobs(page) => {
+            page.rows.iter().try_for_each(|j| check("the vault of backup job", j.backup_vault_arn.as_deref(), false))
+        }
+        Parsed::CopyJobs(page) => page
+            .rows
+            .iter()
+            .try_for_each(|j| check("the source vault of copy job", j.source_backup_vault_arn.as_deref(), false)),
+        Parsed::Frameworks(list) => list.iter().try_for_each(|f| check("framework", f.framework_arn.as_deref(), true)),
+        Parsed::FrameworkDetail(f) => check("framework", f.framework_arn.as_deref(), true),
+        Parsed::ReportPlans(list) => {
+            list.iter().try_for_each(|r| check("report plan", r.report_plan_arn.as_deref(), true))
+        }
+        Parsed::ReportPlanDetail(r) => check("report plan", r.report_plan_arn.as_deref(), true),
+        _ => Ok(()),
+    }
 }
 
 /// The estate digest: SHA-256 over `sha256sum`-style lines (`<hex>  <path>\n`) of every file
@@ -739,6 +879,9 @@ struct Marker {
     collected_at: Timestamp,
     #[serde(rename = "Failures", default)]
     failures: Vec<MarkerFailure>,
+    /// Accounts whose job lists are organisation-wide (`ByAccountId=*`, `--org-jobs`).
+    #[serde(rename = "OrganizationJobLists", default)]
+    organization_job_lists: Vec<String>,
 }
 
 /// One entry of `snapshot.json` `Failures` (written by the live collector).
@@ -760,7 +903,9 @@ impl From<MarkerFailure> for String {
 fn marker(dir: &Path) -> Result<Option<Marker>, CollectError> {
     let path = dir.join("snapshot.json");
     match fs::read(&path) {
-        Ok(bytes) => Ok(Some(parse_json::<Marker>(&path, &bytes)?)),
+        Ok(bytes) => Ok(Some(
+            parse_json::<Marker>(&path, strip_bom(&bytes)).map_err(|e| encoding_error(&path, &bytes).unwrap_or(e))?,
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(&path, e)),
     }

@@ -107,6 +107,9 @@ struct TemplateFile {
     description: String,
     #[serde(default)]
     sort: Vec<String>,
+    /// The layout commands the report is built from (see [`Template::inputs`]).
+    #[serde(default)]
+    inputs: Vec<String>,
     columns: Vec<ColumnFile>,
 }
 
@@ -143,6 +146,9 @@ pub struct Template {
     pub description: String,
     /// Frame columns the rows are sorted by (ascending), for byte-stable output.
     pub sort: Vec<String>,
+    /// The layout commands the report is built from: when one was not collected for an
+    /// account and region the report covers, the report is marked incomplete.
+    pub inputs: Vec<crate::estate::Dataset>,
     pub columns: Vec<TemplateColumn>,
 }
 
@@ -179,12 +185,23 @@ impl Template {
         if columns.is_empty() {
             return Err(TemplateError::Parse { name: file.name, message: "has no columns".into() });
         }
+        let inputs = file
+            .inputs
+            .iter()
+            .map(|c| {
+                crate::estate::Dataset::from_command(c).ok_or_else(|| TemplateError::Parse {
+                    name: file.name.clone(),
+                    message: format!("`inputs` names `{c}`, which is not a command of the estate layout"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Template {
             name: file.name,
             kind: file.kind,
             frame: file.frame,
             description: file.description,
             sort: file.sort,
+            inputs,
             columns,
         })
     }

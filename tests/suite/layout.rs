@@ -56,9 +56,17 @@ fn flat_layout_reads_account_and_region_from_arns_or_flags() {
     let e = estate::read(dir.path(), &all_jobs()).unwrap();
     assert_eq!((e.scopes[0].id.account.as_str(), e.scopes[0].id.region.as_str()), ("999988887777", "ap-southeast-2"));
     assert_eq!(e.backup_jobs[0].account_id, "999988887777");
-    let opts = ReadOptions { account: Some("123456789012".into()), region: Some("eu-north-1".into()), ..all_jobs() };
+    let opts =
+        ReadOptions { account: Some("999988887777".into()), region: Some("ap-southeast-2".into()), ..all_jobs() };
     let e = estate::read(dir.path(), &opts).unwrap();
-    assert_eq!((e.scopes[0].id.account.as_str(), e.scopes[0].id.region.as_str()), ("123456789012", "eu-north-1"));
+    assert_eq!((e.scopes[0].id.account.as_str(), e.scopes[0].id.region.as_str()), ("999988887777", "ap-southeast-2"));
+    // Flags that contradict the files' own ARNs are an error, not a relabelling.
+    let opts = ReadOptions { account: Some("123456789012".into()), region: Some("eu-north-1".into()), ..all_jobs() };
+    let err = estate::read(dir.path(), &opts).unwrap_err().to_string();
+    assert!(
+        err.ends_with("list-backup-jobs.json`: the folder is region `eu-north-1`, but the vault of backup job `arn:aws:backup:ap-southeast-2:999988887777:backup-vault:Default` names region `ap-southeast-2`; was it collected for another region? (the AWS CLI v1 ignores AWS_REGION: pass --region)"),
+        "{err}"
+    );
 
     let bare = tempfile::tempdir().unwrap();
     fs::write(bare.path().join("list-backup-jobs.json"), r#"{"BackupJobs": []}"#).unwrap();
