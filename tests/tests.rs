@@ -11,6 +11,8 @@ mod delivery;
 mod errors;
 #[path = "suite/faults.rs"]
 mod faults;
+#[path = "suite/fidelity.rs"]
+mod fidelity;
 #[path = "suite/golden.rs"]
 mod golden;
 #[path = "suite/lambda.rs"]

@@ -22,9 +22,4 @@ pub enum CollectError {
     /// The file is not UTF-8 (a UTF-8 byte-order mark is fine).
     #[error("`{path}` is {found}; expected UTF-8 JSON")]
     Encoding { path: PathBuf, found: String },
-    /// An entity's own ARN names another account or region than the folder it is in.
-    #[error(
-        "`{path}`: the folder is {field} `{folder}`, but {what} `{arn}` names {field} `{found}`; was it collected for another {field}? (the AWS CLI v1 ignores AWS_REGION: pass --region)"
-    )]
-    Contradiction { path: PathBuf, field: &'static str, folder: String, what: &'static str, arn: String, found: String },
 }

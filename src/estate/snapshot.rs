@@ -568,13 +568,13 @@ fn check_folder(task: &Task, scope: &ScopeId, parsed: &Parsed) -> Result<(), Col
         if parts.len() < 6 || parts[0] != "arn" {
             return Ok(());
         }
-        let contradiction = |field, folder: &str, found: &str| CollectError::Contradiction {
-            path: task.path.clone(),
-            field,
-            folder: folder.to_string(),
-            what,
-            arn: arn.to_string(),
-            found: found.to_string(),
+        let contradiction = |field: &str, folder: &str, found: &str| {
+            layout_err(
+                &task.path,
+                format!(
+                    "the folder is {field} `{folder}`, but {what} `{arn}` names {field} `{found}`; was it collected for another {field}? (the AWS CLI v1 ignores AWS_REGION: pass --region)"
+                ),
+            )
         };
         if !parts[3].is_empty() && parts[3] != scope.region {
             return Err(contradiction("region", &scope.region, parts[3]));
