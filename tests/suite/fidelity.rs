@@ -106,7 +106,9 @@ fn a_utf8_byte_order_mark_is_accepted() {
 
 #[test]
 fn other_encodings_stop_the_run_naming_file_and_encoding() {
-    let cases: [(&str, fn(&str) -> Vec<u8>, &str); 3] = [
+    /// What the file is, how to encode it, and what the error must say.
+    type Case = (&'static str, fn(&str) -> Vec<u8>, &'static str);
+    let cases: [Case; 3] = [
         (
             "UTF-16 with a byte-order mark (PowerShell 5)",
             |text| [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect(),
