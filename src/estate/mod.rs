@@ -49,11 +49,12 @@ pub enum Dataset {
     FrameworkDetails,
     ReportPlans,
     ReportPlanDetails,
+    Parents,
 }
 
 impl Dataset {
     /// Every dataset of the layout, in layout order.
-    pub const ALL: [Dataset; 19] = [
+    pub const ALL: [Dataset; 20] = [
         Dataset::BackupJobs,
         Dataset::CopyJobs,
         Dataset::RestoreJobs,
@@ -73,13 +74,15 @@ impl Dataset {
         Dataset::FrameworkDetails,
         Dataset::ReportPlans,
         Dataset::ReportPlanDetails,
+        Dataset::Parents,
     ];
 
     /// Optional by design: its absence is not reported as "not collected".
     /// `describe-instances` only refines EC2 verdicts (a stopped instance is NOT_APPLICABLE;
-    /// without it, every instance is evaluated as running).
+    /// without it, every instance is evaluated as running); `list-parents` only fills the job
+    /// reports' "Path To Root" (empty without it), and only an organisation has it.
     pub fn optional(self) -> bool {
-        matches!(self, Dataset::Instances)
+        matches!(self, Dataset::Instances | Dataset::Parents)
     }
 
     /// The three job lists, read only by runs that write job reports.
@@ -114,6 +117,7 @@ impl Dataset {
             Dataset::FrameworkDetails => "describe-framework",
             Dataset::ReportPlans => "list-report-plans",
             Dataset::ReportPlanDetails => "describe-report-plan",
+            Dataset::Parents => "list-parents",
         }
     }
 }
@@ -179,6 +183,9 @@ pub struct Estate {
     pub instance_states: BTreeMap<(usize, String), String>,
     pub frameworks: Vec<FrameworkEntry>,
     pub report_plans: Vec<(usize, ReportPlan)>,
+    /// Account id → its AWS Organizations path (`r-ab12/ou-ab12-11111111/`), from the
+    /// `list-parents` files of any folder; accounts whose chain is incomplete are absent.
+    pub org_paths: BTreeMap<String, String>,
     /// Jobs in a final state without a `CompletionDate`: no window can show them.
     pub undated_jobs: usize,
     /// What was read, for the run manifest.

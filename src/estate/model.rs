@@ -663,6 +663,23 @@ pub struct DescribeInstancesPage {
     pub reservations: Vec<Reservation>,
 }
 
+/// `aws organizations list-parents --child-id <id>`: the parent of an account or OU.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ParentsPage {
+    #[serde(default)]
+    pub parents: Vec<Parent>,
+}
+
+/// One parent: an OU (`ORGANIZATIONAL_UNIT`) or the root (`ROOT`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Parent {
+    pub id: String,
+    #[serde(rename = "Type")]
+    pub parent_type: String,
+}
+
 /// An EC2 reservation.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -56,6 +56,7 @@ enum Kind {
     FrameworkDetail,
     ReportPlans,
     ReportPlanDetail,
+    Parents(String),
 }
 
 /// One file to parse, with the scope it belongs to.
@@ -88,6 +89,7 @@ enum Parsed {
     FrameworkDetail(Box<Framework>),
     ReportPlans(Vec<ReportPlan>),
     ReportPlanDetail(Box<ReportPlan>),
+    Parents(String, Vec<Parent>),
 }
 
 /// Reads the estate snapshot at `dir`.
@@ -264,6 +266,7 @@ const COMMANDS: &[&str] = &[
     "describe-report-plan",
     "get-resources",
     "describe-instances",
+    "list-parents",
 ];
 
 fn discover_scopes(dir: &Path, opts: &ReadOptions) -> Result<Vec<(ScopeId, PathBuf)>, CollectError> {
@@ -452,6 +455,7 @@ fn plan_scope(
     add(Dataset::FrameworkDetails, entity_files(base, "describe-framework")?, &|_| Kind::FrameworkDetail, tasks);
     add(Dataset::ReportPlans, list_files(base, "list-report-plans")?, &|_| Kind::ReportPlans, tasks);
     add(Dataset::ReportPlanDetails, entity_files(base, "describe-report-plan")?, &|_| Kind::ReportPlanDetail, tasks);
+    add(Dataset::Parents, entity_files(base, "list-parents")?, &|p| Kind::Parents(file_key(p)), tasks);
     Ok(collected)
 }
 
@@ -684,6 +688,7 @@ fn parse_bytes(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>, bytes: &[
         Kind::ReportPlanDetail => {
             Parsed::ReportPlanDetail(Box::new(parse_json::<DescribeReportPlan>(p, bytes)?.report_plan))
         }
+        Kind::Parents(child) => Parsed::Parents(child.clone(), parse_json::<ParentsPage>(p, bytes)?.parents),
     })
 }
 
@@ -723,6 +728,7 @@ fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
     let mut frameworks: BTreeMap<(usize, String), (Option<String>, Option<Framework>)> = BTreeMap::new();
     let mut report_plans: BTreeMap<(usize, String), ReportPlan> = BTreeMap::new();
     let mut seen_jobs: BTreeSet<(usize, u8, String)> = BTreeSet::new();
+    let mut parents: BTreeMap<String, Parent> = BTreeMap::new();
     for (scope, p) in parsed {
         match p {
             Parsed::BackupJobs(page) => {
@@ -835,6 +841,11 @@ fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
             Parsed::ReportPlanDetail(r) => {
                 report_plans.insert((scope, r.report_plan_name.clone()), *r);
             }
+            Parsed::Parents(child, list) => {
+                if let Some(parent) = list.into_iter().next() {
+                    parents.insert(child, parent);
+                }
+            }
         }
     }
     for ((scope, name), policy) in policies {
@@ -852,7 +863,31 @@ fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
         .map(|(s, name, arn, detail)| super::FrameworkEntry { scope: s, name, arn, detail })
         .collect();
     e.report_plans = report_plans.into_iter().map(|((s, _), r)| (s, r)).collect();
+    let accounts: BTreeSet<String> =
+        e.scopes.iter().map(|s| s.id.account.clone()).chain(e.job_accounts().into_iter().map(str::to_string)).collect();
+    e.org_paths = accounts.into_iter().filter_map(|a| org_path(&parents, &a).map(|p| (a, p))).collect();
     e
+}
+
+/// The Organizations path of an account, root first (`r-ab12/ou-ab12-11111111/`), walking
+/// `list-parents` answers up to the root. `None` when a link of the chain was not collected.
+/// Decision (Audit Manager's "Path To Root" format is unconfirmed): the ids joined by `/`
+/// with a final `/`, as the issue and the `aws:PrincipalOrgPaths` form (without the
+/// organisation id) write them.
+fn org_path(parents: &BTreeMap<String, Parent>, account: &str) -> Option<String> {
+    let mut chain = Vec::new();
+    let mut child = account;
+    // Organizations nests OUs at most five deep; the bound also stops a cycle.
+    for _ in 0..8 {
+        let parent = parents.get(child)?;
+        chain.push(parent.id.as_str());
+        if parent.parent_type == "ROOT" {
+            chain.reverse();
+            return Some(chain.iter().map(|id| format!("{id}/")).collect());
+        }
+        child = &parent.id;
+    }
+    None
 }
 
 fn merge_protected(into: &mut ProtectedResource, d: ProtectedResource) {

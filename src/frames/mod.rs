@@ -35,6 +35,8 @@ pub struct Frames {
     pub selections: DataFrame,
     pub protected_resources: DataFrame,
     pub inventory: DataFrame,
+    /// Account id and its Organizations path, for the job reports' "Path To Root".
+    pub org_paths: DataFrame,
 }
 
 /// Collects columns in schema order and checks them against the schema when finished.
@@ -117,7 +119,13 @@ pub fn build(estate: &Estate) -> Result<Frames, FrameError> {
         selections: selections(estate)?,
         protected_resources: protected_resources(estate)?,
         inventory: inventory(estate)?,
+        org_paths: org_paths(estate)?,
     })
+}
+
+fn org_paths(e: &Estate) -> Result<DataFrame, FrameError> {
+    let rows: Vec<(&String, &String)> = e.org_paths.iter().collect();
+    Builder::new("org_paths", schema::ORG_PATHS, &rows).str(|(a, _)| Some(a)).str(|(_, p)| Some(p)).finish()
 }
 
 fn backup_jobs(e: &Estate) -> Result<DataFrame, FrameError> {
@@ -401,6 +409,7 @@ mod tests {
             (&f.selections, schema::SELECTIONS),
             (&f.protected_resources, schema::PROTECTED_RESOURCES),
             (&f.inventory, schema::INVENTORY),
+            (&f.org_paths, schema::ORG_PATHS),
         ] {
             let got: Vec<(String, DataType)> =
                 df.columns().iter().map(|c| (c.name().to_string(), c.dtype().clone())).collect();

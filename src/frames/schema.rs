@@ -36,6 +36,9 @@ impl Kind {
 use Kind::*;
 
 /// `list-backup-jobs`, one row per job kept by the report window.
+/// `org_paths`: one row per account with a known AWS Organizations path.
+pub const ORG_PATHS: &[(&str, Kind)] = &[("account_id", Str), ("path_to_root", Str)];
+
 pub const BACKUP_JOBS: &[(&str, Kind)] = &[
     ("account_id", Str),
     ("region", Str),

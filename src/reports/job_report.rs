@@ -50,6 +50,11 @@ fn rules(frames: &Frames) -> LazyFrame {
         )
 }
 
+/// Account paths in the organisation, prefixed `o_`, one per account.
+fn org_paths(frames: &Frames) -> LazyFrame {
+    frames.org_paths.clone().lazy().select([col("account_id").alias("o_account"), col("path_to_root").alias("o_path")])
+}
+
 /// Vault columns, prefixed `v_`, unique per vault ARN.
 fn vaults(frames: &Frames) -> LazyFrame {
     frames
@@ -162,7 +167,7 @@ fn filled_from_estate(is_encrypted: Expr) -> Vec<Expr> {
 
 /// Builds the three job report frames.
 pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
-    let prefixes = ["r_", "v_", "p_", "n_"];
+    let prefixes = ["r_", "v_", "p_", "n_", "o_"];
 
     let [jl, jr] = rule_keys("backup_plan_id", "backup_rule_id");
     let backup = frames
@@ -173,7 +178,9 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
         .join(vaults(frames), [col("backup_vault_arn")], [col("v_arn")], left())
         .join(recovery_points(frames), [col("recovery_point_arn")], [col("p_arn")], left())
         .with_columns(filled_from_estate(coalesce(&[col("is_encrypted"), col("p_is_encrypted")])))
-        .with_column(coalesce(&[col("start_by"), start_window_end()]).alias("start_by"));
+        .with_column(coalesce(&[col("start_by"), start_window_end()]).alias("start_by"))
+        .join(org_paths(frames), [col("account_id")], [col("o_account")], left())
+        .with_column(col("o_path").alias("path_to_root"));
     let backup_jobs = drop_prefixed(backup, &prefixes, &[]).map_err(polars_err("BACKUP_JOB_REPORT"))?;
 
     let [jl, jr] = rule_keys("backup_plan_id", "backup_rule_id");
@@ -185,7 +192,9 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
         .join(vaults(frames), [col("destination_backup_vault_arn")], [col("v_arn")], left())
         .join(recovery_points(frames), [col("destination_recovery_point_arn")], [col("p_arn")], left())
         .with_columns(filled_from_estate(col("p_is_encrypted")))
-        .with_columns([start_window_end().alias("start_window_end"), null_str().alias("backup_options")]);
+        .with_columns([start_window_end().alias("start_window_end"), null_str().alias("backup_options")])
+        .join(org_paths(frames), [col("account_id")], [col("o_account")], left())
+        .with_column(col("o_path").alias("path_to_root"));
     let copy_jobs = drop_prefixed(copy, &prefixes, &[]).map_err(polars_err("COPY_JOB_REPORT"))?;
 
     let [jl, jr] = rule_keys("p_plan_id", "p_rule_id");
@@ -222,7 +231,9 @@ pub fn build(frames: &Frames) -> Result<JobReportFrames, RenderError> {
             col("p_cold").alias("move_to_cold_after_days"),
             col("p_archive").alias("enable_archive"),
             run_time(),
-        ]);
+        ])
+        .join(org_paths(frames), [col("account_id")], [col("o_account")], left())
+        .with_column(col("o_path").alias("path_to_root"));
     let restore_jobs = drop_prefixed(restore, &prefixes, &[]).map_err(polars_err("RESTORE_JOB_REPORT"))?;
 
     Ok(JobReportFrames { backup_jobs, copy_jobs, restore_jobs })

@@ -1,7 +1,9 @@
 //! Report templates as data: `templates/<NAME>.toml`, embedded in the binary.
 //!
-//! A template lists its columns in report order: the JSON key, the CSV header, where the
+//! A template lists its columns in JSON key order: the JSON key, the CSV header, where the
 //! value comes from (a column of the report frame, or the report period) and how to print it.
+//! The CSV column order is its own list (`csv_columns`), because consumers load Audit
+//! Manager's CSVs by position (Athena, Glue) and that order is not the JSON key order.
 
 use serde::Deserialize;
 
@@ -110,6 +112,9 @@ struct TemplateFile {
     /// The layout commands the report is built from (see [`Template::inputs`]).
     #[serde(default)]
     inputs: Vec<String>,
+    /// The CSV column order by key; default: the CSV columns in `columns` order.
+    #[serde(default)]
+    csv_columns: Vec<String>,
     columns: Vec<ColumnFile>,
 }
 
@@ -149,7 +154,10 @@ pub struct Template {
     /// The layout commands the report is built from: when one was not collected for an
     /// account and region the report covers, the report is marked incomplete.
     pub inputs: Vec<crate::estate::Dataset>,
+    /// Columns in JSON key order.
     pub columns: Vec<TemplateColumn>,
+    /// Indexes into `columns` in CSV column order.
+    pub csv_order: Vec<usize>,
 }
 
 impl Template {
@@ -185,6 +193,7 @@ impl Template {
         if columns.is_empty() {
             return Err(TemplateError::Parse { name: file.name, message: "has no columns".into() });
         }
+        let csv_order = csv_order(&file.name, &columns, &file.csv_columns)?;
         let inputs = file
             .inputs
             .iter()
@@ -203,6 +212,7 @@ impl Template {
             sort: file.sort,
             inputs,
             columns,
+            csv_order,
         })
     }
 
@@ -213,10 +223,75 @@ impl Template {
         Template::parse(name, text)
     }
 
-    /// The columns that appear in `format`, in order.
-    pub fn columns_for(&self, format: Format) -> impl Iterator<Item = &TemplateColumn> {
-        self.columns.iter().filter(move |c| c.formats.contains(&format))
+    /// The columns that appear in `format`, in that format's order.
+    pub fn columns_for(&self, format: Format) -> Box<dyn Iterator<Item = &TemplateColumn> + '_> {
+        match format {
+            Format::Csv => Box::new(self.csv_order.iter().map(|&i| &self.columns[i])),
+            Format::Json => Box::new(self.columns.iter().filter(|c| c.formats.contains(&Format::Json))),
+        }
     }
+}
+
+/// `docs/report-columns.md`: every built-in template's CSV columns (position, header, key) and
+/// JSON keys, generated from `templates/` (a test fails when the file drifts from them).
+pub fn columns_markdown() -> Result<String, TemplateError> {
+    use std::fmt::Write;
+    let mut out = String::from(
+        "# Report columns\n\n\
+         Generated from `templates/*.toml` by `backup_audit::reports::template::columns_markdown`; \
+         `BLESS=1 scripts/test.sh report_columns` rewrites it, and the test suite fails when it drifts.\n\n\
+         CSV files have a header row and are read by position (Athena, Glue) or by header (Spark): \
+         the CSV order is each template's `csv_columns`. JSON reports keep Audit Manager's key order.\n",
+    );
+    for (name, _) in BUILT_IN {
+        let t = Template::built_in(name)?;
+        let _ = write!(out, "\n## {}\n\n{}\n\n### CSV\n\n| # | header | key |\n|---|---|---|\n", t.name, t.description);
+        for (i, c) in t.columns_for(Format::Csv).enumerate() {
+            let _ = writeln!(out, "| {} | {} | `{}` |", i + 1, c.header, c.key);
+        }
+        out.push_str("\n### JSON\n\n| # | key | CSV header |\n|---|---|---|\n");
+        for (i, c) in t.columns_for(Format::Json).enumerate() {
+            let _ = writeln!(out, "| {} | `{}` | {} |", i + 1, c.key, c.header);
+        }
+        let csv_only: Vec<String> =
+            t.columns.iter().filter(|c| !c.formats.contains(&Format::Json)).map(|c| format!("`{}`", c.key)).collect();
+        if !csv_only.is_empty() {
+            let _ = writeln!(out, "\nIn CSV only: {}.", csv_only.join(", "));
+        }
+    }
+    Ok(out)
+}
+
+/// The CSV order: `listed` (keys) must name every CSV column exactly once; empty means the
+/// CSV columns in JSON order.
+fn csv_order(name: &str, columns: &[TemplateColumn], listed: &[String]) -> Result<Vec<usize>, TemplateError> {
+    let csv: Vec<usize> = (0..columns.len()).filter(|&i| columns[i].formats.contains(&Format::Csv)).collect();
+    if listed.is_empty() {
+        return Ok(csv);
+    }
+    let invalid = |column: &str, message: &str| TemplateError::Invalid {
+        name: name.to_string(),
+        column: column.to_string(),
+        message: message.to_string(),
+    };
+    let mut order = Vec::with_capacity(listed.len());
+    for key in listed {
+        let i = columns
+            .iter()
+            .position(|c| &c.key == key)
+            .ok_or_else(|| invalid(key, "is in `csv_columns` but not in `columns`"))?;
+        if !columns[i].formats.contains(&Format::Csv) {
+            return Err(invalid(key, "is in `csv_columns` but its `formats` leave CSV out"));
+        }
+        if order.contains(&i) {
+            return Err(invalid(key, "appears twice in `csv_columns`"));
+        }
+        order.push(i);
+    }
+    if let Some(&missing) = csv.iter().find(|i| !order.contains(i)) {
+        return Err(invalid(&columns[missing].key, "is a CSV column missing from `csv_columns`"));
+    }
+    Ok(order)
 }
 
 #[cfg(test)]
@@ -229,6 +304,22 @@ mod tests {
             let t = Template::parse(name, text).unwrap();
             assert_eq!(&t.name, name);
         }
+    }
+
+    #[test]
+    fn csv_columns_must_list_every_csv_column_once() {
+        let base = "name='X'\nkind='job'\nframe='f'\ndescription='d'\n[[columns]]\nkey='a'\nheader='A'\nsource='x'\ntype='string'\n[[columns]]\nkey='b'\nheader='B'\nsource='y'\ntype='string'\n";
+        let with = |list: &str| Template::parse("X", &format!("csv_columns = {list}\n{base}"));
+        let t = with("['b', 'a']").unwrap();
+        let keys = |f| t.columns_for(f).map(|c| c.key.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            (keys(Format::Csv), keys(Format::Json)),
+            (vec!["b".into(), "a".into()], vec!["a".into(), "b".into()])
+        );
+        let err = |list| with(list).unwrap_err().to_string();
+        assert_eq!(err("['b']"), "template `X`, column `a`: is a CSV column missing from `csv_columns`");
+        assert_eq!(err("['a', 'a', 'b']"), "template `X`, column `a`: appears twice in `csv_columns`");
+        assert_eq!(err("['a', 'b', 'c']"), "template `X`, column `c`: is in `csv_columns` but not in `columns`");
     }
 
     #[test]

@@ -181,3 +181,117 @@ fn finished_jobs_without_a_completion_date_are_counted_not_reported() {
         outcome.warnings
     );
 }
+
+#[test]
+fn report_columns_doc_matches_the_templates() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report-columns.md");
+    let generated = backup_audit::reports::template::columns_markdown().unwrap();
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/report-columns.md drifted from templates/; `BLESS=1 scripts/test.sh report_columns` rewrites it"
+    );
+}
+
+/// The organisation-wide BACKUP_JOB_REPORT schema that existing Athena and Glue tables use
+/// (they read the CSV by position), with the JSON key of each column (none: CSV only).
+const ATHENA_COLUMNS: [(&str, Option<&str>); 21] = [
+    ("report_time_period_start", Some("reportTimePeriodStart")),
+    ("report_time_period_end", Some("reportTimePeriodEnd")),
+    ("path_to_root", None),
+    ("account_id", Some("accountId")),
+    ("region", Some("region")),
+    ("backup_job_id", Some("backupJobId")),
+    ("job_status", Some("jobStatus")),
+    ("status_message", None),
+    ("resource_type", Some("resourceType")),
+    ("resource_arn", Some("resourceArn")),
+    ("backup_plan_arn", Some("backupPlanArn")),
+    ("backup_rule_id", Some("backupRuleId")),
+    ("creation_date", Some("creationDate")),
+    ("completion_date", Some("completionDate")),
+    ("expected_completion_date", None),
+    ("recovery_point_arn", Some("recoveryPointArn")),
+    ("job_run_time", Some("jobRunTime")),
+    ("backup_size_in_bytes", Some("backupSizeInBytes")),
+    ("backup_vault_name", Some("backupVaultName")),
+    ("backup_vault_arn", Some("backupVaultArn")),
+    ("iam_role_arn", Some("iamRoleArn")),
+];
+
+#[test]
+fn a_positional_load_with_the_athena_schema_puts_every_value_in_its_column() {
+    // The demo's per-account BACKUP plan writes CSV and JSON: each CSV row, read by position
+    // with the 21-column schema, must hold the JSON report's value under each column's name.
+    let out = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate");
+    let cfg = config(demo, "2026-11-24T03:00:00Z");
+    backup_audit::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
+    let files = tree(out.path());
+    let stem = "audit/Backup/111111111111/us-east-1/2026/11/24/daily_backup_jobs/BACKUP_JOB_REPORT_daily_backup_jobs_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z";
+    let json: serde_json::Value = serde_json::from_slice(&files[&format!("{stem}.json")]).unwrap();
+    let jobs = json["reportItems"].as_array().or_else(|| json.as_array()).expect("a list of jobs");
+    let mut reader = csv::Reader::from_reader(&files[&format!("{stem}.csv")][..]);
+    // Headers: the Athena names in Title Case ("backup_size_in_bytes" is "Backup Size in Bytes").
+    let headers = reader.headers().unwrap().clone();
+    let squashed = |s: &str| s.to_ascii_lowercase().replace([' ', '_'], "");
+    for (i, (name, _)) in ATHENA_COLUMNS.iter().enumerate() {
+        assert_eq!(squashed(&headers[i]), squashed(name), "column {} is `{}`, not {name}", i + 1, &headers[i]);
+    }
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), jobs.len());
+    assert!(rows.len() >= 3, "the demo report has jobs");
+    for row in &rows {
+        let id = &row[5];
+        let job = jobs.iter().find(|j| j["backupJobId"] == *id).unwrap_or_else(|| panic!("job {id} not in the JSON"));
+        for (i, (name, key)) in ATHENA_COLUMNS.iter().enumerate() {
+            let Some(key) = key else { continue };
+            let want = match &job[*key] {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(
+                &row[i],
+                want,
+                "job {id}: column {} ({name}) holds `{}`, the JSON's `{key}` is `{want}`",
+                i + 1,
+                &row[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn path_to_root_comes_from_the_snapshots_list_parents() {
+    let copy = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate");
+    assert!(
+        std::process::Command::new("cp").arg("-r").arg(demo).arg(copy.path().join("e")).status().unwrap().success()
+    );
+    let estate = copy.path().join("e");
+    // `aws organizations list-parents --child-id …`, saved in the management account's folder.
+    let parents = estate.join("111111111111/us-east-1/list-parents");
+    std::fs::create_dir_all(&parents).unwrap();
+    let parent = |id: &str, kind: &str| format!(r#"{{"Parents": [{{"Id": "{id}", "Type": "{kind}"}}]}}"#);
+    std::fs::write(parents.join("111111111111.json"), parent("r-ab12", "ROOT")).unwrap();
+    std::fs::write(parents.join("222222222222.json"), parent("ou-ab12-22222222", "ORGANIZATIONAL_UNIT")).unwrap();
+    std::fs::write(parents.join("ou-ab12-22222222.json"), parent("ou-ab12-11111111", "ORGANIZATIONAL_UNIT")).unwrap();
+    std::fs::write(parents.join("ou-ab12-11111111.json"), parent("r-ab12", "ROOT")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let outcome =
+        backup_audit::run(&config(estate, "2026-11-24T03:00:00Z"), &Delivery::to(LocalDir::new(out.path()))).unwrap();
+    assert_eq!(outcome.exit_code(false), 0, "list-parents is optional and present: {:?}", outcome.not_collected);
+    let files = tree(out.path());
+    let org = "audit/Backup/crossaccount/crossregion/2026/11/24/org_backup_jobs/BACKUP_JOB_REPORT_org_backup_jobs_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.csv";
+    let mut reader = csv::Reader::from_reader(&files[org][..]);
+    let mut seen = std::collections::BTreeMap::new();
+    for row in reader.records().map(Result::unwrap) {
+        seen.insert(row[3].to_string(), row[2].to_string());
+    }
+    assert_eq!(seen["111111111111"], "r-ab12/");
+    assert_eq!(seen["222222222222"], "r-ab12/ou-ab12-11111111/ou-ab12-22222222/");
+}
