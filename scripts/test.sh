@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The test command. Installs the S3 test server (moto, from PyPI, into .venv) on first use,
+# The test command. Installs the S3 test server (moto) and the AWS CLI (for the snapshot script's
+# test), from PyPI into .venv, on first use;
 # starts it on 127.0.0.1, runs `cargo test` against it, and stops it.
 # Arguments are passed to `cargo test` (e.g. `scripts/test.sh s3::`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MOTO_VERSION=5.2.5
-if ! .venv/bin/python -c "import moto, werkzeug" 2>/dev/null; then
-    echo "== installing moto[server]==$MOTO_VERSION into .venv (once)"
+# The test servers' and the AWS CLI script test's Python packages, pinned in one file.
+if ! .venv/bin/python -c "import moto, werkzeug" 2>/dev/null || ! .venv/bin/aws --version >/dev/null 2>&1; then
+    echo "== installing tests/requirements.txt into .venv (once)"
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
 mkdir -p target
@@ -25,6 +26,7 @@ done
 [ -s "$port_file" ] || { cat target/s3-server.log; echo "the S3 test server did not start in 10 s" >&2; exit 1; }
 export BACKUP_AUDIT_TEST_S3="http://127.0.0.1:$(cat "$port_file")"
 export BACKUP_AUDIT_TEST_PYTHON="$PWD/.venv/bin/python"
+export BACKUP_AUDIT_TEST_AWS_CLI="$PWD/.venv/bin/aws"
 # Dummy credentials for the clients that use the default chain against the test servers.
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 unset AWS_PROFILE

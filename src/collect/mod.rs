@@ -360,6 +360,20 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
         }
     }
 
+    // An organisation (--org-jobs, from the management account): every account's path.
+    if let (Some(me), true, Some(region)) = (&caller, opts.org_jobs, regions.first()) {
+        let ids: Vec<String> = accounts.iter().map(|(a, _)| a.clone()).collect();
+        let dir = out.join(me).join(region);
+        if let Err(error) = collect_parents(&base, &ids, &dir, &shared).await {
+            shared.failures.lock().unwrap_or_else(|e| e.into_inner()).push(Failure {
+                account: me.clone(),
+                region: region.clone(),
+                command: "list-parents".into(),
+                error,
+            });
+        }
+    }
+
     shared.progress.finish();
     let mut failures = std::mem::take(&mut *shared.failures.lock().unwrap_or_else(|e| e.into_inner()));
     failures.sort_by(|a, b| (&a.account, &a.region, &a.command).cmp(&(&b.account, &b.region, &b.command)));
@@ -381,6 +395,63 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
         retries: shared.attempts.load(Ordering::Relaxed),
         failures,
     })
+}
+
+/// `list-parents/<child>.json` in `dir` for every account of `accounts` and every OU above
+/// it, up to the root: the accounts' AWS Organizations paths ("Path To Root" in the job
+/// reports). Written whole (staged, then renamed) or not at all. The bodies hold the
+/// `Parents` member as the AWS CLI prints it (Id, Type).
+async fn collect_parents(
+    base: &aws_config::SdkConfig,
+    accounts: &[String],
+    dir: &Path,
+    shared: &Shared,
+) -> Result<(), String> {
+    /// Not an organisation: no paths to collect, which is not a failure.
+    const NOT_IN_USE: &str = "AWSOrganizationsNotInUseException";
+    let client = aws_sdk_organizations::Client::new(base);
+    let staging = dir.join(".partial-list-parents");
+    let mut written = BTreeSet::new();
+    let result = async {
+        for account in accounts {
+            let mut child = account.clone();
+            // Organizations nests OUs at most five deep; the bound also stops a cycle.
+            for _ in 0..8 {
+                if !written.insert(child.clone()) {
+                    break; // this OU's chain is written already
+                }
+                let answer = {
+                    let _permit = shared.permits.acquire().await.expect("the semaphore is never closed");
+                    shared.requests.fetch_add(1, Ordering::Relaxed);
+                    match client.list_parents().child_id(&child).send().await.map_err(RequestError::of) {
+                        Err(e) if e.code.as_deref() == Some(NOT_IN_USE) => return Err(NOT_IN_USE.to_string()),
+                        other => other.map_err(|e| e.message)?,
+                    }
+                };
+                let Some(parent) = answer.parents().first() else { break };
+                let (id, kind) =
+                    (parent.id().unwrap_or_default(), parent.r#type().map(|t| t.as_str()).unwrap_or_default());
+                let body = serde_json::json!({"Parents": [{"Id": id, "Type": kind}]});
+                let bytes = serde_json::to_vec_pretty(&body).expect("a JSON value serialises");
+                write_file(&staging.join(format!("{child}.json")), &bytes).map_err(|e| e.to_string())?;
+                shared.files.fetch_add(1, Ordering::Relaxed);
+                if kind == "ROOT" {
+                    break;
+                }
+                child = id.to_string();
+            }
+        }
+        std::fs::create_dir_all(&staging).map_err(|e| e.to_string())?;
+        std::fs::rename(&staging, dir.join("list-parents")).map_err(|e| e.to_string())
+    }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    match result {
+        Err(e) if e == NOT_IN_USE => Ok(()),
+        other => other,
+    }
 }
 
 /// The caller's account, from `sts:GetCallerIdentity` in the first of `regions` that answers,

@@ -9,6 +9,9 @@ It speaks the wire protocols the real SDK clients use, so `backup-audit --source
   timestamps as epoch seconds, as the service sends them. Routes are those of the
   `aws-sdk-backup` crate's model (`src/operation/*.rs`, `uri_base`).
 - Resource Groups Tagging API (JSON 1.1): `GetResources`, paged by `PaginationToken`.
+- EC2 (query protocol): `DescribeInstances` (ids and states, from `describe-instances`).
+- Organizations (JSON 1.1, global): `ListParents`, from `list-parents/<child>.json` in any
+  folder; `AWSOrganizationsNotInUseException` when the estate has none.
 - STS (query protocol): `GetCallerIdentity`, and `AssumeRole`, whose temporary access key is
   `ASIA<account-id>`, so later requests signed with it are served from that account's folder.
 
@@ -102,6 +105,7 @@ class Scope:
         self.lists = {}      # route key -> list of encoded items
         self.members = {}    # route key -> response member name
         self.entities = {}   # path -> encoded body
+        self.parents = {}    # list-parents: child id -> body (Organizations is global)
         # Jobs: sorted by creation time, with that time for createdAfter/createdBefore.
         self.jobs = {}
         for route, (command, member, id_key) in JOB_LISTS.items():
@@ -130,6 +134,10 @@ class Scope:
         list_of("/audit/frameworks", "list-frameworks", "Frameworks")
         list_of("/audit/report-plans", "list-report-plans", "ReportPlans")
         list_of("tagging", "get-resources", "ResourceTagMappingList")
+        self.instances = [i for body in pages(base, "describe-instances") for r in body.get("Reservations", [])
+                          for i in r.get("Instances", [])]
+        for f in entity_files(base, "list-parents"):
+            self.parents[key_of(f)] = read(f)
         for f in entity_files(base, "describe-backup-vault"):
             self.entities["/backup-vaults/" + key_of(f)] = encode(wire(read(f)))
         for f in entity_files(base, "get-backup-vault-access-policy"):
@@ -173,6 +181,7 @@ class Estate:
                 if os.path.isdir(region_dir):
                     self.scopes[(account, os.path.basename(region_dir))] = Scope(region_dir)
         accounts = sorted({a for a, _ in self.scopes})
+        self.parents = {k: v for scope in self.scopes.values() for k, v in scope.parents.items()}
         self.default_account = default_account or accounts[0]
         self.merged = {}
         self.lock = threading.Lock()
@@ -254,6 +263,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(403, "AccessDeniedException", "User is not authorized in region " + region)
         if service == "sts":
             return self.sts(payload, account)
+        if service == "organizations":
+            return self.organizations(payload)
         if server.latency:
             time.sleep(server.latency)
         with server.lock:
@@ -269,6 +280,8 @@ class Handler(BaseHTTPRequestHandler):
         scope = server.estate.scopes.get((account, region))
         if scope is None:
             return self.error(403, "AccessDeniedException", f"account {account} has no region {region} here")
+        if service == "ec2":
+            return self.ec2(scope)
         if service == "tagging":
             req = json.loads(payload or b"{}")
             query = {"t": [req.get("PaginationToken") or "0"], "n": [str(req.get("ResourcesPerPage", 100))]}
@@ -295,6 +308,35 @@ class Handler(BaseHTTPRequestHandler):
         if path in scope.entities:
             return self.reply(200, scope.entities[path])
         return self.error(404, "ResourceNotFoundException", "no such resource: " + path)
+
+    def organizations(self, payload):
+        """Organizations (JSON 1.1), global: ListParents from the estate's list-parents files."""
+        target = self.headers.get("X-Amz-Target", "")
+        if not target.endswith(".ListParents"):
+            return self.error(400, "InvalidInputException", "unsupported: " + target)
+        if not self.server.estate.parents:
+            return self.error(400, "AWSOrganizationsNotInUseException", "Your account is not a member of an organization.")
+        child = json.loads(payload or b"{}").get("ChildId", "")
+        if child not in self.server.estate.parents:
+            return self.error(400, "ChildNotFoundException", "no such child: " + child)
+        return self.reply(200, encode(self.server.estate.parents[child]))
+
+    def ec2(self, scope):
+        """EC2 (query protocol, XML): DescribeInstances, the instance ids and states only."""
+        items = "".join(
+            "<item><reservationId>r-replay</reservationId><instancesSet><item>"
+            f"<instanceId>{i['InstanceId']}</instanceId>"
+            f"<instanceState><code>{i.get('State', {}).get('Code', 16)}</code><name>{i.get('State', {}).get('Name', 'running')}</name></instanceState>"
+            "</item></instancesSet></item>"
+            for i in scope.instances)
+        xml = ('<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+               f"<requestId>replay</requestId><reservationSet>{items}</reservationSet></DescribeInstancesResponse>")
+        data = xml.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def sts(self, payload, account):
         form = parse_qs(payload.decode())

@@ -127,6 +127,18 @@ fn an_organisation_wide_job_listing_reports_every_member_account() {
     // organisation (ByAccountId=*); the member accounts give their plans and vaults through the
     // role and list no jobs. The reports are those of the offline read, byte for byte.
     let estate = demo_without_instances();
+    // The organisation's tree: 111111111111 under the root, 222222222222 two OUs down.
+    let parents = estate.path().join("111111111111/us-east-1/list-parents");
+    std::fs::create_dir_all(&parents).unwrap();
+    for (child, parent, kind) in [
+        ("111111111111", "r-ab12", "ROOT"),
+        ("222222222222", "ou-ab12-22222222", "ORGANIZATIONAL_UNIT"),
+        ("ou-ab12-22222222", "ou-ab12-11111111", "ORGANIZATIONAL_UNIT"),
+        ("ou-ab12-11111111", "r-ab12", "ROOT"),
+    ] {
+        let body = format!(r#"{{"Parents": [{{"Id": "{parent}", "Type": "{kind}"}}]}}"#);
+        std::fs::write(parents.join(format!("{child}.json")), body).unwrap();
+    }
     let replay = Replay::start(estate.path(), &[]);
     let (live, output) = run(&live_args(&["--org-jobs"]), Some(&replay));
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
@@ -134,6 +146,10 @@ fn an_organisation_wide_job_listing_reports_every_member_account() {
     let org = "audit/Backup/crossaccount/crossregion/2026/11/24/org_backup_jobs/BACKUP_JOB_REPORT_org_backup_jobs_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.csv";
     let (live, offline) = (tree(live.path()), tree(offline.path()));
     assert!(String::from_utf8_lossy(&live[org]).contains("\"222222222222\""), "member account's jobs missing");
+    // Path To Root, collected with organizations:ListParents.
+    assert!(
+        String::from_utf8_lossy(&live[org]).contains("\"r-ab12/ou-ab12-11111111/ou-ab12-22222222/\",\"222222222222\"")
+    );
     assert!(live[org] == offline[org], "the organisation-wide report differs from the offline one");
     assert!(live == offline, "reports differ from the offline read");
 }
@@ -202,4 +218,52 @@ fn interrupted_live_runs_leave_no_temporary_snapshot() {
     assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
     assert!(stderr.contains("removed temporary snapshots left by interrupted runs"), "{stderr}");
     assert!(left().is_empty(), "left in TMPDIR: {:?}", left());
+}
+
+#[test]
+fn the_aws_cli_script_writes_the_snapshot_the_collector_writes() {
+    // scripts/snapshot-with-aws-cli.sh with the real AWS CLI (v1, from PyPI, installed by
+    // scripts/test.sh) and `backup-audit snapshot --source aws`, against one replay endpoint:
+    // the reports of the two snapshots are the same bytes.
+    let estate = demo_without_instances();
+    let replay = Replay::start(estate.path(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (by_cli, by_sdk) = (dir.path().join("cli"), dir.path().join("sdk"));
+    let aws = std::env::var("BACKUP_AUDIT_TEST_AWS_CLI")
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/aws").display().to_string());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/snapshot-with-aws-cli.sh");
+    let cli = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&by_cli)
+        .args(["us-east-1", "eu-west-1"])
+        .env("AWS_CLI", &aws)
+        .env("AWS_ENDPOINT_URL", &replay.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert_eq!(cli.status.code(), Some(0), "the script ({aws}): {stderr}");
+
+    let mut sdk = bin();
+    sdk.args(["snapshot", "--source", "aws", "--regions", "us-east-1,eu-west-1", "--out"]).arg(&by_sdk);
+    let sdk = live_env(&mut sdk, &replay).output().unwrap();
+    assert_eq!(sdk.status.code(), Some(0), "{}", String::from_utf8_lossy(&sdk.stderr));
+
+    let (a, a_out) = run(&["--source", by_cli.to_str().unwrap()], None);
+    let (b, b_out) = run(&["--source", by_sdk.to_str().unwrap()], None);
+    assert_eq!(a_out.status.code(), Some(0), "the script's snapshot: {}", String::from_utf8_lossy(&a_out.stderr));
+    assert_eq!(b_out.status.code(), Some(0), "{}", String::from_utf8_lossy(&b_out.stderr));
+    let (a, b) = (tree(a.path()), tree(b.path()));
+    assert!(a.keys().filter(|k| k.contains("/111111111111/")).count() >= 10, "{:?}", a.keys());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (key, bytes) in &a {
+        assert!(bytes == &b[key], "{key} differs between the script's snapshot and the collector's");
+    }
+    // A vault without an access policy: no file, in a folder that exists.
+    let policies = by_cli.join("111111111111/us-east-1/get-backup-vault-access-policy");
+    assert!(policies.is_dir());
+    let vaults = std::fs::read_dir(by_cli.join("111111111111/us-east-1/describe-backup-vault")).unwrap().count();
+    assert!(std::fs::read_dir(&policies).unwrap().count() < vaults, "the demo has a vault without a policy");
 }
