@@ -467,16 +467,7 @@ fn remove_colliding(
         // A plan without a destination fails on its own later; it writes nothing.
         let Ok(sink) = delivery.sink_for(&p.plan) else { continue };
         for format in &p.formats {
-            let key = reports::key::report_key(&reports::key::KeyParts {
-                prefix: p.plan.report_delivery_channel.s3_key_prefix.as_deref(),
-                account: p.account_segment.as_deref(),
-                region: p.region_segment.as_deref(),
-                plan_name: &p.plan.report_plan_name,
-                template: &p.template.name,
-                period_start: period.0,
-                period_end: period.1,
-                extension: format.extension(),
-            });
+            let key = p.key(*format, period);
             let location = sink.location(&key);
             match owner.get(&(sink.root(), key.clone())) {
                 Some(&first) if first != i => {

@@ -152,6 +152,7 @@ struct Scope {
     region: String,
     backup: aws_sdk_backup::Client,
     tagging: aws_sdk_resourcegroupstagging::Client,
+    ec2: aws_sdk_ec2::Client,
     dir: PathBuf,
     shared: Arc<Shared>,
 }
@@ -331,8 +332,10 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
                 aws_sdk_backup::config::Builder::from(conf).region(region_conf.clone()).build(),
             );
             let tagging = aws_sdk_resourcegroupstagging::Client::from_conf(
-                aws_sdk_resourcegroupstagging::config::Builder::from(conf).region(region_conf).build(),
+                aws_sdk_resourcegroupstagging::config::Builder::from(conf).region(region_conf.clone()).build(),
             );
+            let ec2 =
+                aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(conf).region(region_conf).build());
             let dir = out.join(account).join(region);
             std::fs::create_dir_all(&dir).map_err(|source| LiveError::Io { path: dir.clone(), source })?;
             let scope = Scope {
@@ -340,6 +343,7 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
                 region: region.clone(),
                 backup,
                 tagging,
+                ec2,
                 dir,
                 shared: shared.clone(),
             };
@@ -947,11 +951,50 @@ async fn collect_rest(scope: Scope) -> Result<(), LiveError> {
         .await
         .map(|_| ())
     };
-    let (a, b, c, d) = tokio::join!(protected, frameworks, report_plans, resources);
+    let instances = async {
+        list(&scope, "describe-instances", |scope, token| async move {
+            let out = {
+                let _permit = scope.shared.permits.acquire().await.expect("the semaphore is never closed");
+                scope.shared.requests.fetch_add(1, Ordering::Relaxed);
+                let request = scope.ec2.describe_instances().max_results(1000).set_next_token(token);
+                request.send().await.map_err(RequestError::of)?
+            };
+            Ok(Page { bytes: instances_page(&out), next_token: out.next_token, names: Vec::new() })
+        })
+        .await
+        .map(|_| ())
+    };
+    let (a, b, c, d, e) = tokio::join!(protected, frameworks, report_plans, resources, instances);
     a?;
     b?;
     c?;
-    d
+    d?;
+    e
+}
+
+/// A `describe-instances` page as the AWS CLI prints it, with the members backup-audit reads:
+/// each instance's `InstanceId` and `State` (`Code`, `Name`). EC2 answers in XML, so unlike the
+/// other commands its pages are not the service's own bytes.
+fn instances_page(out: &aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput) -> Vec<u8> {
+    let reservations: Vec<serde_json::Value> = out
+        .reservations()
+        .iter()
+        .map(|r| {
+            let instances: Vec<serde_json::Value> = r
+                .instances()
+                .iter()
+                .map(|i| {
+                    let state = i.state();
+                    serde_json::json!({
+                        "InstanceId": i.instance_id(),
+                        "State": {"Code": state.and_then(|s| s.code()), "Name": state.and_then(|s| s.name()).map(|n| n.as_str())},
+                    })
+                })
+                .collect();
+            serde_json::json!({ "ReservationId": r.reservation_id(), "Instances": instances })
+        })
+        .collect();
+    serde_json::to_vec_pretty(&serde_json::json!({ "Reservations": reservations })).expect("a JSON value serialises")
 }
 
 #[cfg(test)]
@@ -993,8 +1036,14 @@ mod tests {
         format!(r#"{{"BackupJobs":[{}]{next}}}"#, jobs.join(","))
     }
 
-    /// A scope whose Backup client is `backup` (a mocked client); the tagging client is unused.
+    /// A scope whose Backup client is `backup` (a mocked client); the others are unused.
     fn scope(backup: Client, dir: &Path) -> Scope {
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .build(),
+        );
         let tagging = aws_sdk_resourcegroupstagging::Client::from_conf(
             aws_sdk_resourcegroupstagging::Config::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
@@ -1006,6 +1055,7 @@ mod tests {
             region: "us-east-1".into(),
             backup,
             tagging,
+            ec2,
             dir: dir.to_path_buf(),
             shared: Arc::new(Shared {
                 permits: Semaphore::new(4),

@@ -91,6 +91,22 @@ pub struct ReportFile {
     pub rendered: Rendered,
 }
 
+impl PlannedReport {
+    /// The key of this plan's report in `format` for the window `period`.
+    pub fn key(&self, format: Format, period: (Millis, Millis)) -> String {
+        key::report_key(&key::KeyParts {
+            prefix: self.plan.report_delivery_channel.s3_key_prefix.as_deref(),
+            account: self.account_segment.as_deref(),
+            region: self.region_segment.as_deref(),
+            plan_name: &self.plan.report_plan_name,
+            template: &self.template.name,
+            period_start: period.0,
+            period_end: period.1,
+            extension: format.extension(),
+        })
+    }
+}
+
 /// Renders one planned report in each of its formats.
 pub fn render_planned(
     p: &PlannedReport,
@@ -105,16 +121,7 @@ pub fn render_planned(
         .iter()
         .map(|&format| {
             let rendered = encode::render(&sorted, &p.template, format, period, opts)?;
-            let key = key::report_key(&key::KeyParts {
-                prefix: p.plan.report_delivery_channel.s3_key_prefix.as_deref(),
-                account: p.account_segment.as_deref(),
-                region: p.region_segment.as_deref(),
-                plan_name: &p.plan.report_plan_name,
-                template: &p.template.name,
-                period_start: period.0,
-                period_end: period.1,
-                extension: format.extension(),
-            });
+            let key = p.key(format, period);
             Ok(ReportFile {
                 plan: p.plan.report_plan_name.clone(),
                 template: p.template.name.clone(),

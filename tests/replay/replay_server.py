@@ -329,8 +329,10 @@ class Handler(BaseHTTPRequestHandler):
             f"<instanceState><code>{i.get('State', {}).get('Code', 16)}</code><name>{i.get('State', {}).get('Name', 'running')}</name></instanceState>"
             "</item></instancesSet></item>"
             for i in scope.instances)
-        xml = ('<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
-               f"<requestId>replay</requestId><reservationSet>{items}</reservationSet></DescribeInstancesResponse>")
+        self.reply_xml('<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+                       f"<requestId>replay</requestId><reservationSet>{items}</reservationSet></DescribeInstancesResponse>")
+
+    def reply_xml(self, xml):
         data = xml.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/xml")
@@ -359,12 +361,7 @@ class Handler(BaseHTTPRequestHandler):
                    "<ResponseMetadata><RequestId>replay</RequestId></ResponseMetadata></AssumeRoleResponse>")
         else:
             return self.error(400, "InvalidAction", action)
-        data = xml.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.reply_xml(xml)
 
 
 def main():

@@ -212,15 +212,11 @@ impl Drop for Replay {
     }
 }
 
-/// A copy of the demo estate without what live collection does not gather (EC2 instance
-/// states, `describe-instances`), for comparing live and offline runs.
-pub fn demo_without_instances() -> tempfile::TempDir {
+/// A copy of the demo estate, for the replay endpoint to serve and for tests to change.
+pub fn demo_estate() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate");
     for (rel, bytes) in files(&src) {
-        if rel.ends_with("describe-instances.json") {
-            continue;
-        }
         let p = dir.path().join(rel);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, bytes).unwrap();

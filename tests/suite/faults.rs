@@ -8,12 +8,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use super::common::{bin, files, manifest, tree};
+use super::common::{bin, demo_estate, files, manifest, tree};
 
 const NOW: &str = "2026-11-24T03:00:00Z";
 
 fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate")
+}
+
+/// Starts a run of the demo into `out` without waiting for it.
+fn spawn_run(out: &Path, stderr: Stdio) -> std::process::Child {
+    bin()
+        .arg("run")
+        .arg("--source")
+        .arg(demo())
+        .args(["--now", NOW, "--out"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }
 
 fn run_into(out: &Path, extra: &[&str]) -> Output {
@@ -117,16 +131,7 @@ fn a_killed_run_leaves_no_partial_report_and_the_next_run_cleans_up() {
     let out = tempfile::tempdir().unwrap();
     // SIGKILL at 19 points spread over the run (which takes a few hundred milliseconds here).
     for delay_ms in [0u64, 2, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 130, 160, 200, 250, 300, 400, 600] {
-        let mut child = bin()
-            .arg("run")
-            .arg("--source")
-            .arg(demo())
-            .args(["--now", NOW, "--out"])
-            .arg(out.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_run(out.path(), Stdio::null());
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
@@ -179,19 +184,7 @@ fn a_second_run_into_a_locked_folder_stops_with_a_clear_error() {
 fn two_concurrent_runs_never_interleave() {
     let reference = reference();
     let out = tempfile::tempdir().unwrap();
-    let spawn = || {
-        bin()
-            .arg("run")
-            .arg("--source")
-            .arg(demo())
-            .args(["--now", NOW, "--out"])
-            .arg(out.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (spawn_run(out.path(), Stdio::piped()), spawn_run(out.path(), Stdio::piped()));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let codes = [a.status.code(), b.status.code()];
     assert!(codes.contains(&Some(0)), "neither run finished: {codes:?}");
@@ -209,18 +202,10 @@ fn two_concurrent_runs_never_interleave() {
     }
 }
 
-/// A copy of the demo estate to change.
-fn demo_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let status = Command::new("cp").arg("-r").arg(demo()).arg(dir.path().join("estate")).status().unwrap();
-    assert!(status.success());
-    dir
-}
-
 #[test]
 fn two_plans_that_would_write_one_key_are_both_refused() {
-    let copy = demo_copy();
-    let estate = copy.path().join("estate");
+    let copy = demo_estate();
+    let estate = copy.path().to_path_buf();
     // The same organisation-wide plan, deployed again in the other account.
     let plan = fs::read_to_string(estate.join("111111111111/us-east-1/describe-report-plan/org_backup_jobs.json"))
         .unwrap()
@@ -287,20 +272,20 @@ fn hostile_inputs_are_errors_that_name_them() {
     let out = tempfile::tempdir().unwrap();
     let out = out.path().to_str().unwrap();
 
-    let copy = demo_copy();
-    let estate = copy.path().join("estate");
+    let copy = demo_estate();
+    let estate = copy.path().to_path_buf();
     let vaults = estate.join("111111111111/us-east-1/list-backup-vaults.json");
     fs::remove_file(&vaults).unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret.json"), &vaults).unwrap();
     check(&["--out", out], Some(&estate), "list-backup-vaults.json`: leads outside the snapshot folder");
 
-    let copy = demo_copy();
-    let estate = copy.path().join("estate");
+    let copy = demo_estate();
+    let estate = copy.path().to_path_buf();
     fs::create_dir_all(estate.join("111111111111/us-east-1/list-backup-jobs/page-9.json")).unwrap();
     check(&["--out", out], Some(&estate), "page-9.json`: is a folder; a JSON file was expected here");
 
-    let copy = demo_copy();
-    let estate = copy.path().join("estate");
+    let copy = demo_estate();
+    let estate = copy.path().to_path_buf();
     let bad: &std::ffi::OsStr = std::os::unix::ffi::OsStrExt::from_bytes(b"page-\xff.json");
     fs::write(estate.join("111111111111/us-east-1/list-backup-jobs").join(bad), b"{}").unwrap();
     check(&["--out", out], Some(&estate), "has a name that is not UTF-8");

@@ -3,19 +3,17 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use super::common::{bin, manifest, tree};
+use super::common::{bin, demo_estate, manifest, tree};
 
 const NOW: &str = "2026-11-24T03:00:00Z";
 
-/// A copy of the demo estate to change.
+/// A copy of the demo estate to change, and its folder.
 fn demo_copy() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate");
-    assert!(Command::new("cp").arg("-r").arg(demo).arg(dir.path().join("estate")).status().unwrap().success());
-    let estate = dir.path().join("estate");
-    (dir, estate)
+    let dir = demo_estate();
+    let path = dir.path().to_path_buf();
+    (dir, path)
 }
 
 fn run(estate: &Path, out: &Path) -> Output {

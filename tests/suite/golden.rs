@@ -267,12 +267,8 @@ fn a_positional_load_with_the_athena_schema_puts_every_value_in_its_column() {
 
 #[test]
 fn path_to_root_comes_from_the_snapshots_list_parents() {
-    let copy = tempfile::tempdir().unwrap();
-    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate");
-    assert!(
-        std::process::Command::new("cp").arg("-r").arg(demo).arg(copy.path().join("e")).status().unwrap().success()
-    );
-    let estate = copy.path().join("e");
+    let copy = super::common::demo_estate();
+    let estate = copy.path().to_path_buf();
     // `aws organizations list-parents --child-id …`, saved in the management account's folder.
     let parents = estate.join("111111111111/us-east-1/list-parents");
     std::fs::create_dir_all(&parents).unwrap();

@@ -8,7 +8,7 @@ use backup_audit::lambda::{self, LambdaConfig, LambdaError};
 use backup_audit::sinks::S3Sinks;
 use serde_json::{Value, json};
 
-use super::common::{Replay, S3_OWNER, create_bucket, demo_without_instances, fixture, objects, runtime, s3_client};
+use super::common::{Replay, S3_OWNER, create_bucket, demo_estate, fixture, objects, runtime, s3_client};
 
 fn demo() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate").display().to_string()
@@ -94,7 +94,7 @@ fn a_direct_invoke_runs_the_named_plans_for_its_window() {
 fn a_scheduled_event_can_collect_live_first() {
     // Live collection uses the default credential chain; scripts/test.sh exports dummy keys.
     assert!(std::env::var_os("AWS_ACCESS_KEY_ID").is_some(), "run the tests with scripts/test.sh");
-    let estate = demo_without_instances();
+    let estate = demo_estate();
     let replay = Replay::start(estate.path(), &[]);
     let rt = runtime();
     let client = s3_client(&rt, 3);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::common::{Replay, bin, demo_without_instances, files, live_env, tree};
+use super::common::{Replay, bin, demo_estate, files, live_env, tree};
 
 /// Runs `backup-audit run` (offline on `source`, or live with `extra`) into a new folder.
 fn run(args: &[&str], replay: Option<&Replay>) -> (tempfile::TempDir, std::process::Output) {
@@ -32,7 +32,7 @@ fn live_args(extra: &[&'static str]) -> Vec<&'static str> {
 
 #[test]
 fn live_collection_equals_the_offline_read_and_the_snapshot_round_trips() {
-    let estate = demo_without_instances();
+    let estate = demo_estate();
     let replay = Replay::start(estate.path(), &[]);
     let snapshot = tempfile::tempdir().unwrap();
     let keep = snapshot.path().join("snap");
@@ -55,6 +55,13 @@ fn live_collection_equals_the_offline_read_and_the_snapshot_round_trips() {
         snap.keys().take(5).collect::<Vec<_>>()
     );
     assert!(snap.keys().any(|k| k.starts_with("222222222222/us-east-1/list-backup-jobs/page-")));
+    // EC2 instance states are collected live too: the demo's stopped instance is in the pages
+    // (and the reports above equal the offline ones, where it is NOT_APPLICABLE).
+    let instances = String::from_utf8_lossy(&snap["111111111111/us-east-1/describe-instances/page-00000.json"]);
+    assert!(
+        instances.contains("\"InstanceId\": \"i-02b6f7b5f112b1712\"") && instances.contains("\"Name\": \"stopped\""),
+        "{instances}"
+    );
     let marker: serde_json::Value = serde_json::from_slice(&snap["snapshot.json"]).unwrap();
     assert_eq!(marker["CollectedAt"], "2026-11-24T03:00:00.000Z");
     assert_eq!(marker["Failures"], serde_json::json!([]));
@@ -71,7 +78,7 @@ fn throttling_and_server_errors_still_give_identical_reports() {
     // One account and region (the credentials' own), and three job slices: the SDK's adaptive
     // retry mode slows the whole client down after throttles, so fewer requests keep this
     // test short.
-    let estate = demo_without_instances();
+    let estate = demo_estate();
     let args = ["--source", "aws", "--regions", "us-east-1", "--job-slices", "3", "--max-attempts", "20"];
     let clean = Replay::start(estate.path(), &[]);
     let (reference, output) = run(&args, Some(&clean));
@@ -91,7 +98,7 @@ fn throttling_and_server_errors_still_give_identical_reports() {
 
 #[test]
 fn a_region_that_refuses_access_is_partial_data_not_compliance() {
-    let estate = demo_without_instances();
+    let estate = demo_estate();
     let replay = Replay::start(estate.path(), &["--deny-regions", "eu-west-1"]);
     let framework = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples/demo-estate/111111111111/us-east-1/describe-framework/baseline_backup_controls.json");
@@ -126,7 +133,7 @@ fn an_organisation_wide_job_listing_reports_every_member_account() {
     // The management account (the credentials' own, 111111111111) lists the jobs of the whole
     // organisation (ByAccountId=*); the member accounts give their plans and vaults through the
     // role and list no jobs. The reports are those of the offline read, byte for byte.
-    let estate = demo_without_instances();
+    let estate = demo_estate();
     // The organisation's tree: 111111111111 under the root, 222222222222 two OUs down.
     let parents = estate.path().join("111111111111/us-east-1/list-parents");
     std::fs::create_dir_all(&parents).unwrap();
@@ -158,7 +165,7 @@ fn an_organisation_wide_job_listing_reports_every_member_account() {
 fn a_refused_first_region_is_one_failed_scope_not_a_failed_run() {
     // The credentials' own account (no --accounts): STS is asked in eu-west-1 first, which
     // refuses everything, then in us-east-1, which answers.
-    let estate = demo_without_instances();
+    let estate = demo_estate();
     let replay = Replay::start(estate.path(), &["--deny-regions", "eu-west-1"]);
     let (out, output) = run(&["--source", "aws", "--regions", "eu-west-1,us-east-1"], Some(&replay));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -172,7 +179,7 @@ fn a_refused_first_region_is_one_failed_scope_not_a_failed_run() {
 
 #[test]
 fn interrupted_live_runs_leave_no_temporary_snapshot() {
-    let estate = demo_without_instances();
+    let estate = demo_estate();
     // 200 ms per request: the collection takes seconds, long enough to be interrupted.
     let replay = Replay::start(estate.path(), &["--latency-ms", "200"]);
     let tmp = tempfile::tempdir().unwrap();
@@ -225,7 +232,7 @@ fn the_aws_cli_script_writes_the_snapshot_the_collector_writes() {
     // scripts/snapshot-with-aws-cli.sh with the real AWS CLI (v1, from PyPI, installed by
     // scripts/test.sh) and `backup-audit snapshot --source aws`, against one replay endpoint:
     // the reports of the two snapshots are the same bytes.
-    let estate = demo_without_instances();
+    let estate = demo_estate();
     let replay = Replay::start(estate.path(), &[]);
     let dir = tempfile::tempdir().unwrap();
     let (by_cli, by_sdk) = (dir.path().join("cli"), dir.path().join("sdk"));

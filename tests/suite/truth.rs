@@ -171,20 +171,8 @@ fn pairs(v: &[[String; 2]]) -> Vec<ConditionParameter> {
 }
 
 fn estate(c: &Case) -> Estate {
-    let all = [
-        Dataset::Vaults,
-        Dataset::VaultDetails,
-        Dataset::VaultPolicies,
-        Dataset::RecoveryPoints,
-        Dataset::Plans,
-        Dataset::PlanDetails,
-        Dataset::Selections,
-        Dataset::SelectionDetails,
-        Dataset::ProtectedResources,
-        Dataset::ProtectedResourceDetails,
-        Dataset::Resources,
-        Dataset::Instances,
-    ];
+    // Every dataset a control reads (the job lists are for job reports).
+    let all = Dataset::ALL.into_iter().filter(|d| !d.is_job_list());
     let collected: BTreeSet<Dataset> =
         all.into_iter().filter(|d| !c.not_collected.iter().any(|n| n == d.command())).collect();
     let mut e = Estate {
