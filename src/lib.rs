@@ -735,12 +735,24 @@ fn sha256_of(body: &reports::encode::Body<'_>) -> String {
     manifest::hex(&h.finalize())
 }
 
-/// An ad-hoc report: one template over every account and region of the estate.
-pub fn report(cfg: &RunConfig, template: &str, format: Format) -> Result<ReportFile, Error> {
+/// An ad-hoc report: one template over every account and region of the estate, and the
+/// inputs of the template that were not collected for some account and region (the report
+/// is partial when there are any).
+pub fn report(
+    cfg: &RunConfig,
+    template: &str,
+    format: Format,
+) -> Result<(ReportFile, Vec<estate::NotCollected>), Error> {
     let template = Template::built_in(template)?;
     let window = cfg.window.resolve(cfg.now);
     let compliance = template.kind == TemplateKind::Compliance;
     let estate = read_estate(cfg, (!compliance).then_some(&window))?;
+    let not_collected: Vec<estate::NotCollected> = estate
+        .not_collected
+        .iter()
+        .filter(|n| estate::Dataset::from_command(n.command).is_some_and(|d| template.inputs.contains(&d)))
+        .cloned()
+        .collect();
     let frames = frames::build(&estate)?;
     let frame = if compliance {
         let evaluation = evaluate_estate(cfg, &estate, &frames)?;
@@ -770,7 +782,7 @@ pub fn report(cfg: &RunConfig, template: &str, format: Format) -> Result<ReportF
         time::format_seconds(window.end),
         format.extension()
     );
-    Ok(ReportFile { plan: String::new(), template: template.name, format, key, rendered })
+    Ok((ReportFile { plan: String::new(), template: template.name, format, key, rendered }, not_collected))
 }
 
 /// The result of `evaluate`: the evaluation and the two compliance report frames.

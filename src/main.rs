@@ -206,7 +206,11 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
         Command::Report(args) => {
             let configured = config(&args.source)?;
             let cfg = &configured.cfg;
-            let file = backup_audit::report(cfg, &args.template, args.format.into()).map_err(|e| fail(&e))?;
+            let (file, not_collected) =
+                backup_audit::report(cfg, &args.template, args.format.into()).map_err(|e| fail(&e))?;
+            for n in &not_collected {
+                eprintln!("warning: {n}");
+            }
             if args.out == "-" {
                 let mut out = std::io::stdout().lock();
                 for slice in &file.rendered.body().slices {
@@ -225,7 +229,8 @@ fn dispatch(command: Command) -> Result<u8, Failure> {
                     sink.location(&file.key)
                 );
             }
-            Ok(0)
+            // A report built from inputs that were not all collected is partial data.
+            Ok(if not_collected.is_empty() { 0 } else { 4 })
         }
         Command::Evaluate(args) => {
             let configured = config(&args.source)?;

@@ -173,3 +173,28 @@ fn a_folder_holding_another_regions_data_stops_the_run() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_ad_hoc_report_says_what_it_could_not_read() {
+    let (_keep, estate) = demo_copy();
+    fs::remove_dir_all(estate.join(SCOPE).join("list-restore-jobs")).unwrap();
+    let o = bin()
+        .args(["report", "--template", "RESTORE_JOB_REPORT", "--now", NOW, "--source"])
+        .arg(&estate)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("warning: account 111111111111 region us-east-1: list-restore-jobs not collected"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("\"Report Time Period\""), "the report is still written");
+    // A command the template does not read is not its concern.
+    let o = bin()
+        .args(["report", "--template", "BACKUP_JOB_REPORT", "--now", NOW, "--source"])
+        .arg(&estate)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
