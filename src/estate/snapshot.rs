@@ -130,23 +130,43 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
 /// symbolic link that leaves it (planted, or left by a copy) is an error naming it, never
 /// followed silently. Links that stay inside the folder are fine. Returns the indexes of the
 /// empty (0-byte) files.
+///
+/// Each folder holding files to read is resolved once (`realpath`), each file is only
+/// `lstat`ed, and resolved too only when it is itself a link: a snapshot of 13,000 pages costs
+/// a few hundred `realpath` calls, not 13,000.
 fn check_inside(dir: &Path, tasks: &[Task]) -> Result<Vec<usize>, CollectError> {
     let root = fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
-    let empty: Vec<Option<usize>> = tasks.par_iter().enumerate().map(|(i, t)| {
-        let real = fs::canonicalize(&t.path).map_err(|e| io_err(&t.path, e))?;
-        if real.starts_with(&root) {
-            let len = fs::metadata(&real).map_err(|e| io_err(&t.path, e))?.len();
+    let outside = |path: &Path, real: &Path| {
+        layout_err(
+            path,
+            format!(
+                "leads outside the snapshot folder (through a symbolic link, to `{}`); copy the file into the snapshot instead",
+                real.display()
+            ),
+        )
+    };
+    let folders: BTreeSet<&Path> = tasks.iter().filter_map(|t| t.path.parent()).collect();
+    folders.into_par_iter().try_for_each(|folder| {
+        let real = fs::canonicalize(folder).map_err(|e| io_err(folder, e))?;
+        if real.starts_with(&root) { Ok(()) } else { Err(outside(folder, &real)) }
+    })?;
+    let empty: Vec<Option<usize>> = tasks
+        .par_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let meta = fs::symlink_metadata(&t.path).map_err(|e| io_err(&t.path, e))?;
+            let len = if meta.file_type().is_symlink() {
+                let real = fs::canonicalize(&t.path).map_err(|e| io_err(&t.path, e))?;
+                if !real.starts_with(&root) {
+                    return Err(outside(&t.path, &real));
+                }
+                fs::metadata(&real).map_err(|e| io_err(&t.path, e))?.len()
+            } else {
+                meta.len()
+            };
             Ok((len == 0).then_some(i))
-        } else {
-            Err(layout_err(
-                &t.path,
-                format!(
-                    "leads outside the snapshot folder (through a symbolic link, to `{}`); copy the file into the snapshot instead",
-                    real.display()
-                ),
-            ))
-        }
-    }).collect::<Result<_, _>>()?;
+        })
+        .collect::<Result<_, _>>()?;
     Ok(empty.into_iter().flatten().collect())
 }
 
@@ -566,12 +586,15 @@ fn encoding_error(path: &Path, bytes: &[u8]) -> Option<CollectError> {
 /// organisation-wide job list rightly holds other accounts' jobs). Copy destinations are not
 /// checked: they rightly point elsewhere.
 fn check_folder(task: &Task, scope: &ScopeId, parsed: &Parsed) -> Result<(), CollectError> {
-    let check = |what: &'static str, arn: Option<&str>, account: bool| -> Result<(), CollectError> {
+    let check = |what: &'static str, arn: Option<&str>, check_account: bool| -> Result<(), CollectError> {
         let Some(arn) = arn else { return Ok(()) };
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        if parts.len() < 6 || parts[0] != "arn" {
+        // arn:partition:service:region:account:resource
+        let mut parts = arn.splitn(6, ':');
+        let (Some("arn"), Some(_), Some(_), Some(region), Some(account), Some(_)) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Ok(());
-        }
+        };
         let contradiction = |field: &str, folder: &str, found: &str| {
             layout_err(
                 &task.path,
@@ -580,11 +603,11 @@ fn check_folder(task: &Task, scope: &ScopeId, parsed: &Parsed) -> Result<(), Col
                 ),
             )
         };
-        if !parts[3].is_empty() && parts[3] != scope.region {
-            return Err(contradiction("region", &scope.region, parts[3]));
+        if !region.is_empty() && region != scope.region {
+            return Err(contradiction("region", &scope.region, region));
         }
-        if account && !parts[4].is_empty() && parts[4] != scope.account {
-            return Err(contradiction("account", &scope.account, parts[4]));
+        if check_account && !account.is_empty() && account != scope.account {
+            return Err(contradiction("account", &scope.account, account));
         }
         Ok(())
     };

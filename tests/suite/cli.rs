@@ -40,7 +40,9 @@ fn adhoc_report_to_stdout() {
         .arg(fixture("basic"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The fixture's 555566667777/eu-west-1 holds only a backup job list: the restore report's
+    // other inputs were not collected there, so the report is partial (exit code 4).
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let items = v["reportItems"].as_array().unwrap();
     assert_eq!(items.len(), 2);
@@ -196,7 +198,8 @@ fn adhoc_report_into_a_folder_with_a_custom_window() {
         .arg(out.path())
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // Partial: the fixture's eu-west-1 scope lacks the plans and vaults the report reads.
+    assert_eq!(run.status.code(), Some(4), "{}", String::from_utf8_lossy(&run.stderr));
     let path = out.path().join("BACKUP_JOB_REPORT_2024-02-28T00:00:00Z_2024-03-02T00:00:00Z.csv");
     let text = std::fs::read_to_string(&path).unwrap();
     // Every account and region of the estate, three days: jobs 01, 02, 04, 05, 06 and the EU job.
