@@ -299,7 +299,7 @@ impl Outcome {
                 .map(|n| manifest::NotCollected {
                     account: n.account.clone(),
                     region: n.region.clone(),
-                    command: n.command.to_string(),
+                    command: n.dataset.command().to_string(),
                     reason: n.reason.clone(),
                 })
                 .collect(),
@@ -438,7 +438,7 @@ fn missing_inputs(p: &reports::PlannedReport, not_collected: &[estate::NotCollec
     not_collected
         .iter()
         .filter(|n| p.accounts.contains(&n.account) && p.regions.contains(&n.region))
-        .filter(|n| estate::Dataset::from_command(n.command).is_some_and(|d| p.template.inputs.contains(&d)))
+        .filter(|n| p.template.reads(n.dataset))
         .map(|n| format!("input not collected: {n}"))
         .collect()
 }
@@ -747,12 +747,8 @@ pub fn report(
     let window = cfg.window.resolve(cfg.now);
     let compliance = template.kind == TemplateKind::Compliance;
     let estate = read_estate(cfg, (!compliance).then_some(&window))?;
-    let not_collected: Vec<estate::NotCollected> = estate
-        .not_collected
-        .iter()
-        .filter(|n| estate::Dataset::from_command(n.command).is_some_and(|d| template.inputs.contains(&d)))
-        .cloned()
-        .collect();
+    let not_collected: Vec<estate::NotCollected> =
+        estate.not_collected.iter().filter(|n| template.reads(n.dataset)).cloned().collect();
     let frames = frames::build(&estate)?;
     let frame = if compliance {
         let evaluation = evaluate_estate(cfg, &estate, &frames)?;

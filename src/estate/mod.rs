@@ -202,14 +202,21 @@ pub struct Estate {
 pub struct NotCollected {
     pub account: String,
     pub region: String,
-    pub command: &'static str,
+    pub dataset: Dataset,
     /// Why: no file or folder, or an empty file.
     pub reason: String,
 }
 
 impl std::fmt::Display for NotCollected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "account {} region {}: {} not collected: {}", self.account, self.region, self.command, self.reason)
+        write!(
+            f,
+            "account {} region {}: {} not collected: {}",
+            self.account,
+            self.region,
+            self.dataset.command(),
+            self.reason
+        )
     }
 }
 

@@ -209,7 +209,7 @@ fn not_collected(
             out.push(super::NotCollected {
                 account: scope.id.account.clone(),
                 region: scope.id.region.clone(),
-                command: d.command(),
+                dataset: d,
                 reason,
             });
         }
@@ -265,36 +265,13 @@ fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, CollectErr
     Ok(out)
 }
 
-/// Every command name of the layout, as a top-level file or folder name.
-const COMMANDS: &[&str] = &[
-    "list-backup-jobs",
-    "list-copy-jobs",
-    "list-restore-jobs",
-    "list-backup-vaults",
-    "describe-backup-vault",
-    "get-backup-vault-access-policy",
-    "list-recovery-points-by-backup-vault",
-    "list-backup-plans",
-    "get-backup-plan",
-    "list-backup-selections",
-    "get-backup-selection",
-    "list-protected-resources",
-    "describe-protected-resource",
-    "list-frameworks",
-    "describe-framework",
-    "list-report-plans",
-    "describe-report-plan",
-    "get-resources",
-    "describe-instances",
-    "list-parents",
-];
-
 fn discover_scopes(dir: &Path, opts: &ReadOptions) -> Result<Vec<(ScopeId, PathBuf)>, CollectError> {
     if !dir.is_dir() {
         return Err(layout_err(dir, "is not a folder; expected an estate snapshot folder"));
     }
     let entries = sorted_entries(dir)?;
-    let flat = entries.iter().any(|(name, _, _)| COMMANDS.contains(&name.strip_suffix(".json").unwrap_or(name)));
+    let is_command = |name: &str| Dataset::ALL.iter().any(|d| d.command() == name);
+    let flat = entries.iter().any(|(name, _, _)| is_command(name.strip_suffix(".json").unwrap_or(name)));
     if flat {
         let (account, region) = match (&opts.account, &opts.region) {
             (Some(a), Some(r)) => (a.clone(), r.clone()),
@@ -330,7 +307,7 @@ fn discover_scopes(dir: &Path, opts: &ReadOptions) -> Result<Vec<(ScopeId, PathB
 /// Reads account and region from the first Backup ARN of a flat snapshot.
 fn sniff_account_region(dir: &Path) -> Result<(String, String), CollectError> {
     // Any command of the layout may be the only one present; vaults and plans come first.
-    for name in ["list-backup-vaults", "list-backup-plans"].into_iter().chain(COMMANDS.iter().copied()) {
+    for name in ["list-backup-vaults", "list-backup-plans"].into_iter().chain(Dataset::ALL.map(Dataset::command)) {
         for candidate in [dir.join(format!("{name}.json")), dir.join(name)] {
             let files: Vec<PathBuf> = if candidate.is_dir() {
                 sorted_entries(&candidate)?.into_iter().filter(|e| !e.2).map(|e| e.1).collect()

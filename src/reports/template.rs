@@ -223,6 +223,11 @@ impl Template {
         Template::parse(name, text)
     }
 
+    /// Whether the report is built from `dataset` (one of its `inputs`).
+    pub fn reads(&self, dataset: crate::estate::Dataset) -> bool {
+        self.inputs.contains(&dataset)
+    }
+
     /// The columns that appear in `format`, in that format's order.
     pub fn columns_for(&self, format: Format) -> Box<dyn Iterator<Item = &TemplateColumn> + '_> {
         match format {

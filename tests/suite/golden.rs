@@ -22,7 +22,7 @@ fn basic_estate_reports_match_golden_files() {
     // The reports are still written; the run says what it did not read, and exits with 4.
     assert_eq!(outcome.exit_code(false), 4);
     let missing: Vec<String> =
-        outcome.not_collected.iter().map(|n| format!("{}/{} {}", n.account, n.region, n.command)).collect();
+        outcome.not_collected.iter().map(|n| format!("{}/{} {}", n.account, n.region, n.dataset.command())).collect();
     let mut want =
         vec!["111122223333/us-east-1 list-frameworks".to_string(), "111122223333/us-east-1 list-report-plans".into()];
     want.extend(
