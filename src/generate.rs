@@ -523,7 +523,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
             "ResourceArn": r.arn, "ResourceType": r.kind, "ResourceName": r.name,
             "LastBackupTime": cli_time(o.now - rng.random_range(1..(3 * DAY_MS / 1000)) * 1000)})).collect::<Vec<_>>()}))?;
         for r in protected.iter().filter(|r| matches!(r.kind, "RDS" | "Aurora" | "DynamoDB")) {
-            let key = crate::estate::snapshot::encode_key(&r.arn);
+            let key = crate::layout::encode_key(&r.arn);
             w.put(
                 &base.join("describe-protected-resource").join(format!("{key}.json")),
                 &json!({

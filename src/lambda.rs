@@ -21,12 +21,14 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::config::{AwsSource, Config, DEFAULT_MAX_OBJECT_BYTES, Source};
 use crate::estate::model::ReportPlan;
+use crate::pipeline::{Goal, Pipeline};
+use crate::problem::DisplayChain;
 use crate::sinks::s3::{AwsOptions, S3Options, Sse, parse_url};
 use crate::sinks::{Delivery, LocalDir, S3Sinks};
 use crate::time::{self, Millis};
 use crate::window::WindowSpec;
-use crate::{DisplayChain, RunConfig};
 
 /// Why an invocation failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,15 +63,13 @@ impl LambdaError {
 /// The Lambda's configuration, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct LambdaConfig {
-    /// A snapshot folder, or `aws` to collect live into the function's `/tmp` first.
-    pub source: PathBuf,
-    /// Live collection settings (accounts, role, regions), used when `source` is `aws`.
-    pub collect: crate::collect::CollectOptions,
+    /// The run every event starts from: the source (a snapshot folder, or AWS collected live
+    /// into the function's `/tmp`), the window of scheduled events, the plans to run, the
+    /// split threshold. An event may set `now`, the window and the plans.
+    pub run: Config,
     /// `s3://bucket/prefix` or a folder; `None`: each plan's own delivery channel.
     pub out: Option<String>,
-    pub window: WindowSpec,
-    pub report_plan_names: Vec<String>,
-    pub max_object_bytes: usize,
+    /// The S3 client's settings.
     pub aws: AwsOptions,
     pub s3: S3Options,
 }
@@ -88,7 +88,7 @@ impl LambdaConfig {
     /// | `BACKUP_AUDIT_EXPECTED_BUCKET_OWNER` | account id that must own the bucket |
     /// | `BACKUP_AUDIT_SSE`, `BACKUP_AUDIT_SSE_KMS_KEY_ID` | `AES256` or `aws:kms`, and the key |
     /// | `BACKUP_AUDIT_MAX_OBJECT_BYTES` | split threshold (default 50 MiB) |
-    /// | `BACKUP_AUDIT_MAX_ATTEMPTS` | attempts per S3 request (default 5) |
+    /// | `BACKUP_AUDIT_MAX_ATTEMPTS` | attempts per AWS request, collection and S3 (default 10) |
     /// | `BACKUP_AUDIT_S3_ENDPOINT_URL`, `BACKUP_AUDIT_S3_PATH_STYLE` | S3-compatible server |
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<LambdaConfig, LambdaError> {
         let get = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
@@ -145,22 +145,27 @@ impl LambdaConfig {
             Some("true") | Some("1") => true,
             Some(other) => return Err(bad("BACKUP_AUDIT_S3_PATH_STYLE", format!("`{other}`; expected true or false"))),
         };
-        collect.max_attempts = number("BACKUP_AUDIT_MAX_ATTEMPTS", 10)? as u32;
+        let max_attempts =
+            number("BACKUP_AUDIT_MAX_ATTEMPTS", crate::collect::DEFAULT_MAX_ATTEMPTS as usize)?.max(1) as u32;
+        collect.max_attempts = max_attempts;
+        let source = if source == "aws" {
+            Source::Aws(AwsSource { collect, snapshot_dir: None })
+        } else {
+            Source::Snapshot(PathBuf::from(source))
+        };
+        let mut run = Config::new(source);
+        run.window = window;
+        run.report_plan_names = list("BACKUP_AUDIT_REPORT_PLANS");
+        run.max_object_bytes = number("BACKUP_AUDIT_MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES)?.max(1);
         Ok(LambdaConfig {
-            source: PathBuf::from(source),
-            collect,
+            run,
             out,
-            window,
-            report_plan_names: get("BACKUP_AUDIT_REPORT_PLANS")
-                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default(),
-            max_object_bytes: number("BACKUP_AUDIT_MAX_OBJECT_BYTES", crate::DEFAULT_MAX_OBJECT_BYTES)?.max(1),
             aws: AwsOptions {
                 region: None,
                 profile: None,
                 endpoint_url: get("BACKUP_AUDIT_S3_ENDPOINT_URL"),
                 path_style,
-                max_attempts: number("BACKUP_AUDIT_MAX_ATTEMPTS", 5)? as u32,
+                max_attempts,
             },
             s3: S3Options { expected_bucket_owner: owner, sse, ..S3Options::default() },
         })
@@ -258,41 +263,25 @@ pub fn parse_event(event: &Value) -> Result<Request, LambdaError> {
 /// a tokio runtime ([`invoke`] does): live collection blocks on that runtime.
 pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: Millis) -> Result<Value, LambdaError> {
     let request = parse_event(event)?;
-    let pipeline = |e: &dyn std::error::Error| LambdaError::Pipeline(DisplayChain(e).to_string());
-    let live = crate::cli::is_live(&config.source);
-    let now = match request.now {
-        Some(t) => t,
-        None if live => clock,
-        None => crate::estate::snapshot::collected_at(&config.source).map_err(|e| pipeline(&e))?.unwrap_or(clock),
-    };
-    // Live: collect into a fresh folder under the function's /tmp, removed after the run.
-    let temporary = if live {
-        let dir = crate::cleanup::TemporarySnapshot::create().map_err(|e| pipeline(&e))?;
-        let mut opts = config.collect.clone();
-        opts.now = now;
-        let collected = tokio::runtime::Handle::current()
-            .block_on(crate::collect::collect(&opts, dir.path(), Arc::new(crate::collect::Quiet)))
-            .map_err(|e| pipeline(&e))?;
+    let mut cfg = config.run.clone();
+    cfg.now = request.now;
+    cfg.window = request.window.unwrap_or(cfg.window);
+    if !request.plan_names.is_empty() {
+        cfg.report_plan_names = request.plan_names;
+    }
+    cfg.report_plans = request.plans;
+    let outcome = Pipeline::new(&cfg, clock)
+        .run(&Goal::Reports, delivery)
+        .map_err(|e| LambdaError::Pipeline(DisplayChain(&e).to_string()))?;
+    if let Some(c) = &outcome.collected {
         tracing::info!(
-            requests = collected.requests,
-            retries = collected.retries,
-            files = collected.files,
-            failures = collected.failures.len(),
+            requests = c.requests,
+            retries = c.retries,
+            files = c.files,
+            failures = c.failures.len(),
             "collected the estate"
         );
-        Some(dir)
-    } else {
-        None
-    };
-    let source = temporary.as_ref().map_or_else(|| config.source.clone(), |d| d.path().to_path_buf());
-    let mut cfg = RunConfig::new(source, now);
-    cfg.live = live;
-    cfg.window = request.window.unwrap_or(config.window);
-    cfg.report_plan_names =
-        if request.plan_names.is_empty() { config.report_plan_names.clone() } else { request.plan_names };
-    cfg.report_plans = request.plans;
-    cfg.max_object_bytes = config.max_object_bytes;
-    let outcome = crate::run(&cfg, delivery).map_err(|e| LambdaError::Pipeline(DisplayChain(&e).to_string()))?;
+    }
     let summary = json!({
         "status": if outcome.complete() { "complete" } else { "incomplete" },
         "exitCode": outcome.exit_code(false),
@@ -314,8 +303,8 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
             "objects": p.objects,
             "errors": p.errors,
         })).collect::<Vec<_>>(),
-        "notCollected": outcome.not_collected.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "failures": outcome.collection_failures.iter().chain(&outcome.plan_errors).chain(&outcome.evaluation_errors).chain(&outcome.delivery_errors).collect::<Vec<_>>(),
+        "notCollected": outcome.not_collected().map(ToString::to_string).collect::<Vec<_>>(),
+        "failures": outcome.failures().collect::<Vec<_>>(),
         "nonCompliant": outcome.non_compliant,
     });
     match outcome.exit_code(false) {

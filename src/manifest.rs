@@ -16,15 +16,6 @@ use serde::Serialize;
 
 use crate::time::{self, Millis};
 
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// The manifest's key below a root.
 pub fn key(period: (Millis, Millis)) -> String {
     let end = time::civil(period.1);
@@ -157,6 +148,5 @@ mod tests {
         let start = time::parse_iso("2026-11-23T00:00:00Z").unwrap();
         let end = time::parse_iso("2026-11-24T00:00:00Z").unwrap();
         assert_eq!(key((start, end)), "manifests/2026/11/24/manifest_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.json");
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 }

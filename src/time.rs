@@ -5,25 +5,39 @@
 //! epoch seconds as JSON numbers (the wire format); both parse here. Reports print
 //! `2021-07-14T23:53:47.229Z` (milliseconds, always `Z`), key names print whole seconds.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate};
 
 /// Milliseconds since the Unix epoch, UTC.
 pub type Millis = i64;
 
 /// Parses an ISO-8601 / RFC 3339 timestamp (`2024-03-01T02:03:04Z`, `…04.123456+00:00`,
-/// `2024-03-01 02:03:04`, or a bare date `2024-03-01`) into epoch milliseconds.
-///
-/// The common CLI shapes take a hand-written fast path; anything else goes through chrono.
+/// `…04+0200`, `2024-03-01 02:03:04` read as UTC, or a bare date `2024-03-01`) into epoch
+/// milliseconds, with chrono. Offsets beyond ±18:00 are refused.
 pub fn parse_iso(s: &str) -> Option<Millis> {
-    fast_iso(s.as_bytes()).or_else(|| {
-        let rfc3339 = DateTime::parse_from_rfc3339(s).ok().filter(|d| d.offset().local_minus_utc().abs() <= MAX_OFFSET);
-        rfc3339.map(|d| d.timestamp_millis()).or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc().timestamp_millis())
-        })
-    })
+    // chrono's RFC 3339 reader wants `T`; ISO 8601 and the AWS CLI also write `t` or a space.
+    let owned;
+    let s = match s.as_bytes().get(10) {
+        Some(b' ' | b't') if s.is_char_boundary(10) && s.is_char_boundary(11) => {
+            owned = format!("{}T{}", &s[..10], &s[11..]);
+            owned.as_str()
+        }
+        _ => s,
+    };
+    let in_range = |d: &DateTime<chrono::FixedOffset>| d.offset().local_minus_utc().abs() <= MAX_OFFSET;
+    if let Some(d) = DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%#z"))
+        .ok()
+        .filter(in_range)
+    {
+        return Some(d.timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(d.and_utc().timestamp_millis());
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_millis())
 }
 
 /// Converts epoch seconds (possibly fractional, as the AWS wire format sends them) to millis.
@@ -34,89 +48,6 @@ pub fn from_epoch_seconds(secs: f64) -> Option<Millis> {
 /// The largest UTC offset a timestamp may carry, in seconds (±18:00, as ISO 8601 and
 /// `java.time` allow; real zones stay within ±14:00). `+99:99` is an error, not a time.
 const MAX_OFFSET: i32 = 18 * 3600;
-
-fn digits(b: &[u8]) -> Option<i64> {
-    let mut v = 0i64;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + i64::from(c - b'0');
-    }
-    Some(v)
-}
-
-/// `YYYY-MM-DD[T ]HH:MM:SS[.f+][Z|±HH:MM|±HHMM]`; `None` means "let chrono try".
-fn fast_iso(b: &[u8]) -> Option<Millis> {
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, mi, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut millis = 0i64;
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let frac = &b[start..i.min(start + 3)];
-        millis = digits(frac)? * [100, 10, 1][frac.len() - 1];
-    }
-    let offset_secs = match &b[i..] {
-        [] | [b'Z'] | [b'z'] => 0,
-        [sign @ (b'+' | b'-'), rest @ ..] => {
-            let (oh, om) = match rest {
-                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?),
-                [h1, h2] => (digits(&[*h1, *h2])?, 0),
-                _ => return None,
-            };
-            let v = oh * 3600 + om * 60;
-            if om > 59 || v > i64::from(MAX_OFFSET) {
-                return None;
-            }
-            if *sign == b'-' { -v } else { v }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    if day_of_month_invalid(y, mo, d) {
-        return None;
-    }
-    Some((days * 86_400 + h * 3600 + mi * 60 + s.min(59) - offset_secs) * 1000 + millis)
-}
-
-fn day_of_month_invalid(y: i64, m: i64, d: i64) -> bool {
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let max = match m {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    d > max
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 /// The civil date `(year, month, day)` of a day count since 1970-01-01.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -194,11 +125,6 @@ pub fn format_hms(duration_ms: Millis) -> String {
 /// Midnight UTC at the start of the day containing `ms`.
 pub fn start_of_utc_day(ms: Millis) -> Millis {
     ms.div_euclid(86_400_000) * 86_400_000
-}
-
-/// The chrono value of an instant, for calendar arithmetic elsewhere.
-pub fn to_datetime(ms: Millis) -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// One hour, one day: the units windows and controls count in.

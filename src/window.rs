@@ -40,7 +40,12 @@ impl WindowSpec {
 }
 
 impl Window {
-    /// The job filter for this window.
+    /// The report period: `(start, end)`.
+    pub fn period(&self) -> (Millis, Millis) {
+        (self.start, self.end)
+    }
+
+    /// The jobs a report over this window shows.
     pub fn job_filter(&self) -> crate::estate::JobFilter {
         crate::estate::JobFilter { from: self.start, to: self.end, now: self.now }
     }

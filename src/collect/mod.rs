@@ -38,7 +38,10 @@ use crate::time::{self, Millis};
 pub use pager::{Page, paginate};
 pub use progress::{Progress, Quiet, TerminalProgress};
 
-/// What to collect and how.
+/// Attempts per AWS request, first try included, for collection and S3 alike.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// What to collect, and how.
 #[derive(Debug, Clone)]
 pub struct CollectOptions {
     /// Accounts to collect, each through `role_name`; empty: the caller's own account.
@@ -77,7 +80,7 @@ impl CollectOptions {
             profile: None,
             endpoint_url: None,
             max_concurrency: 32,
-            max_attempts: 10,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
             adaptive_retry: true,
             job_days: 30,
             job_slices: 30,
@@ -89,7 +92,7 @@ impl CollectOptions {
 
 /// Why collection could not start or the snapshot could not be written.
 #[derive(Debug, thiserror::Error)]
-pub enum LiveError {
+pub enum CollectError {
     #[error("cannot write the snapshot file `{path}`")]
     Io {
         path: PathBuf,
@@ -102,6 +105,17 @@ pub enum LiveError {
     Identity(String),
     #[error("--accounts needs --role-name: the role assumed in each account")]
     NoRole,
+}
+
+impl CollectError {
+    /// A snapshot file that cannot be written is the tool's own failure; the rest (no region,
+    /// no identity, no role) is bad input or setup.
+    pub fn kind(&self) -> crate::problem::Kind {
+        match self {
+            CollectError::Io { .. } => crate::problem::Kind::Failed,
+            _ => crate::problem::Kind::BadInput,
+        }
+    }
 }
 
 /// A part of the estate that could not be collected.
@@ -230,10 +244,14 @@ impl RequestError {
         let message = match (&e, e.code(), e.message()) {
             (SdkError::ServiceError(_), Some(c), Some(m)) => format!("{c}: {m}"),
             (SdkError::ServiceError(_), Some(c), None) => c.to_string(),
-            (SdkError::ServiceError(s), None, _) => format!("unexpected response: {}", crate::DisplayChain(s.err())),
+            (SdkError::ServiceError(s), None, _) => {
+                format!("unexpected response: {}", crate::problem::DisplayChain(s.err()))
+            }
             (SdkError::TimeoutError(_), _, _) => "the request timed out".to_string(),
-            (SdkError::DispatchFailure(_), _, _) => format!("cannot reach the endpoint: {}", crate::DisplayChain(&e)),
-            _ => crate::DisplayChain(&e).to_string(),
+            (SdkError::DispatchFailure(_), _, _) => {
+                format!("cannot reach the endpoint: {}", crate::problem::DisplayChain(&e))
+            }
+            _ => crate::problem::DisplayChain(&e).to_string(),
         };
         RequestError { code, message }
     }
@@ -257,7 +275,11 @@ macro_rules! captured {
 
 /// Collects the estate into `out` (created; must be empty or absent) and writes
 /// `out/snapshot.json` last.
-pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progress>) -> Result<Collected, LiveError> {
+pub async fn collect(
+    opts: &CollectOptions,
+    out: &Path,
+    progress: Arc<dyn Progress>,
+) -> Result<Collected, CollectError> {
     let retry = if opts.adaptive_retry {
         aws_config::retry::RetryConfig::adaptive()
     } else {
@@ -276,7 +298,7 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
     }
     let base = loader.load().await;
     let regions: Vec<String> = if opts.regions.is_empty() {
-        vec![base.region().ok_or(LiveError::NoRegion)?.to_string()]
+        vec![base.region().ok_or(CollectError::NoRegion)?.to_string()]
     } else {
         opts.regions.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()
     };
@@ -294,7 +316,7 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
     if opts.accounts.is_empty() {
         accounts.push((caller.clone().expect("asked above"), base.clone()));
     } else {
-        let role = opts.role_name.as_deref().ok_or(LiveError::NoRole)?;
+        let role = opts.role_name.as_deref().ok_or(CollectError::NoRole)?;
         for account in opts.accounts.iter().collect::<BTreeSet<_>>() {
             let provider = aws_config::sts::AssumeRoleProvider::builder(format!("arn:aws:iam::{account}:role/{role}"))
                 .session_name("backup-audit")
@@ -323,7 +345,7 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
         failures: Mutex::new(Vec::new()),
         page_size: 1000,
     });
-    std::fs::create_dir_all(out).map_err(|source| LiveError::Io { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| CollectError::Io { path: out.to_path_buf(), source })?;
     let mut tasks = tokio::task::JoinSet::new();
     for (account, conf) in &accounts {
         for region in &regions {
@@ -337,7 +359,7 @@ pub async fn collect(opts: &CollectOptions, out: &Path, progress: Arc<dyn Progre
             let ec2 =
                 aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(conf).region(region_conf).build());
             let dir = out.join(account).join(region);
-            std::fs::create_dir_all(&dir).map_err(|source| LiveError::Io { path: dir.clone(), source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| CollectError::Io { path: dir.clone(), source })?;
             let scope = Scope {
                 account: account.clone(),
                 region: region.clone(),
@@ -460,7 +482,10 @@ async fn collect_parents(
 
 /// The caller's account, from `sts:GetCallerIdentity` in the first of `regions` that answers,
 /// and that region. Fails only when every region refuses, naming each refusal.
-async fn identity(base: &aws_config::SdkConfig, regions: &[String]) -> Result<(String, aws_config::Region), LiveError> {
+async fn identity(
+    base: &aws_config::SdkConfig,
+    regions: &[String],
+) -> Result<(String, aws_config::Region), CollectError> {
     let mut refusals = Vec::new();
     for region in regions {
         let region = aws_config::Region::new(region.clone());
@@ -468,7 +493,7 @@ async fn identity(base: &aws_config::SdkConfig, regions: &[String]) -> Result<(S
             aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(base).region(region.clone()).build());
         match sts.get_caller_identity().send().await {
             Ok(me) => {
-                let account = me.account().ok_or_else(|| LiveError::Identity("the answer has no Account".into()))?;
+                let account = me.account().ok_or_else(|| CollectError::Identity("the answer has no Account".into()))?;
                 if !refusals.is_empty() {
                     tracing::warn!(region = %region, "sts:GetCallerIdentity answered only in {region} ({})", refusals.join("; "));
                 }
@@ -477,11 +502,11 @@ async fn identity(base: &aws_config::SdkConfig, regions: &[String]) -> Result<(S
             Err(e) => refusals.push(format!("{region}: {}", RequestError::of(e).message)),
         }
     }
-    Err(LiveError::Identity(refusals.join("; ")))
+    Err(CollectError::Identity(refusals.join("; ")))
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LiveError> {
-    let io = |source| LiveError::Io { path: path.to_path_buf(), source };
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CollectError> {
+    let io = |source| CollectError::Io { path: path.to_path_buf(), source };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -510,7 +535,7 @@ impl Staged {
     }
 
     /// Writes `rel` (a path below the command) with `bytes`.
-    fn put(&self, rel: &str, bytes: &[u8]) -> Result<(), LiveError> {
+    fn put(&self, rel: &str, bytes: &[u8]) -> Result<(), CollectError> {
         write_file(&self.staging.join(rel), bytes)?;
         self.shared.files.fetch_add(1, Ordering::Relaxed);
         self.shared.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -520,8 +545,8 @@ impl Staged {
 
     /// Moves the command's folder into place (an empty folder for a command that found
     /// nothing: "collected, none").
-    fn commit(&self) -> Result<(), LiveError> {
-        let io = |path: &Path, source| LiveError::Io { path: path.to_path_buf(), source };
+    fn commit(&self) -> Result<(), CollectError> {
+        let io = |path: &Path, source| CollectError::Io { path: path.to_path_buf(), source };
         std::fs::create_dir_all(&self.staging).map_err(|e| io(&self.staging, e))?;
         std::fs::rename(&self.staging, &self.target).map_err(|e| io(&self.target, e))
     }
@@ -545,10 +570,10 @@ impl Scope {
 
     /// Runs one command's collection: commits its files on success, records the failure and
     /// discards them otherwise.
-    async fn command<F, Fut, T>(&self, command: &str, body: F) -> Result<Option<T>, LiveError>
+    async fn command<F, Fut, T>(&self, command: &str, body: F) -> Result<Option<T>, CollectError>
     where
         F: FnOnce(Arc<Staged>) -> Fut,
-        Fut: std::future::Future<Output = Result<Result<T, RequestError>, LiveError>>,
+        Fut: std::future::Future<Output = Result<Result<T, RequestError>, CollectError>>,
     {
         let staged = Arc::new(Staged::new(self, command));
         let _ = std::fs::remove_dir_all(&staged.staging);
@@ -601,7 +626,7 @@ enum Jobs {
 }
 
 /// Collects one account and region.
-async fn collect_scope(scope: Scope, opts: &CollectOptions, jobs: Jobs) -> Result<(), LiveError> {
+async fn collect_scope(scope: Scope, opts: &CollectOptions, jobs: Jobs) -> Result<(), CollectError> {
     // The first call tells whether the region answers at all; if not, one failure for it.
     let probe = captured!(scope, scope.backup.list_backup_vaults().max_results(scope.shared.page_size));
     if let Err(e) = probe {
@@ -665,7 +690,7 @@ macro_rules! job_list {
     };
 }
 
-async fn collect_jobs(scope: Scope, opts: &CollectOptions, organisation: bool) -> Result<(), LiveError> {
+async fn collect_jobs(scope: Scope, opts: &CollectOptions, organisation: bool) -> Result<(), CollectError> {
     let slices = slices(opts.now, opts.job_days, opts.job_slices);
     // Organisation-wide: every member account's jobs, each carrying its own AccountId.
     let org: Option<String> = organisation.then(|| "*".to_string());
@@ -684,12 +709,12 @@ async fn collect_jobs(scope: Scope, opts: &CollectOptions, organisation: bool) -
 async fn sliced<F, Fut>(
     slices: &[(Option<Millis>, Option<Millis>)],
     one: F,
-) -> Result<Result<(), RequestError>, LiveError>
+) -> Result<Result<(), RequestError>, CollectError>
 where
     F: Fn(usize, (Option<Millis>, Option<Millis>)) -> Fut,
-    Fut: std::future::Future<Output = Result<Result<Vec<String>, RequestError>, LiveError>>,
+    Fut: std::future::Future<Output = Result<Result<Vec<String>, RequestError>, CollectError>>,
 {
-    let results = futures_join_all(slices.iter().enumerate().map(|(i, s)| one(i, *s))).await;
+    let results = futures::future::join_all(slices.iter().enumerate().map(|(i, s)| one(i, *s))).await;
     for r in results {
         if let Err(e) = r? {
             return Ok(Err(e));
@@ -698,33 +723,9 @@ where
     Ok(Ok(()))
 }
 
-/// Awaits all futures concurrently, in order.
-async fn futures_join_all<I, Fut, T>(futures: I) -> Vec<T>
-where
-    I: IntoIterator<Item = Fut>,
-    Fut: std::future::Future<Output = T>,
-{
-    let mut pinned: Vec<std::pin::Pin<Box<Fut>>> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<T>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, r) in pinned.iter_mut().zip(results.iter_mut()) {
-            if r.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *r = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    results.into_iter().map(|r| r.expect("every future finished")).collect()
-}
-
 /// A plain list command: every page as `<command>/page-<n>.json`; returns the names that
 /// `fetch` read from its pages, or `None` when the command could not be collected.
-async fn list<F, Fut>(scope: &Scope, command: &'static str, fetch: F) -> Result<Option<Vec<String>>, LiveError>
+async fn list<F, Fut>(scope: &Scope, command: &'static str, fetch: F) -> Result<Option<Vec<String>>, CollectError>
 where
     F: Fn(Scope, Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<Page, RequestError>>,
@@ -749,14 +750,14 @@ async fn list_per_key<F, Fut>(
     command: &'static str,
     keys: &[String],
     fetch: F,
-) -> Result<Option<Vec<String>>, LiveError>
+) -> Result<Option<Vec<String>>, CollectError>
 where
     F: Fn(Scope, String, Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<Page, RequestError>>,
 {
     scope
         .command(command, |staged| async move {
-            let results = futures_join_all(keys.iter().map(|key| {
+            let results = futures::future::join_all(keys.iter().map(|key| {
                 let (staged, fetch) = (staged.clone(), &fetch);
                 async move {
                     paginate(
@@ -780,7 +781,7 @@ where
         .await
 }
 
-async fn collect_vaults(scope: Scope) -> Result<(), LiveError> {
+async fn collect_vaults(scope: Scope) -> Result<(), CollectError> {
     let names = list(&scope, "list-backup-vaults", |scope, token| async move {
         let (out, bytes) = captured!(
             scope,
@@ -824,14 +825,14 @@ async fn collect_vaults(scope: Scope) -> Result<(), LiveError> {
 
 /// Fetches one file per entity, concurrently; `fetch` answers `None` for "no such entity",
 /// which writes no file (the folder still says "collected").
-async fn per_entity<F, Fut>(scope: &Scope, command: &str, keys: &[String], fetch: F) -> Result<(), LiveError>
+async fn per_entity<F, Fut>(scope: &Scope, command: &str, keys: &[String], fetch: F) -> Result<(), CollectError>
 where
     F: Fn(Scope, String) -> Fut,
-    Fut: std::future::Future<Output = Result<Result<Option<(String, Vec<u8>)>, RequestError>, LiveError>>,
+    Fut: std::future::Future<Output = Result<Result<Option<(String, Vec<u8>)>, RequestError>, CollectError>>,
 {
     scope
         .command(command, |staged| async move {
-            let results = futures_join_all(keys.iter().map(|k| fetch(scope.clone(), k.clone()))).await;
+            let results = futures::future::join_all(keys.iter().map(|k| fetch(scope.clone(), k.clone()))).await;
             for r in results {
                 match r? {
                     Ok(Some((rel, bytes))) => staged.put(&rel, &bytes)?,
@@ -845,7 +846,7 @@ where
     Ok(())
 }
 
-async fn collect_plans(scope: Scope) -> Result<(), LiveError> {
+async fn collect_plans(scope: Scope) -> Result<(), CollectError> {
     let ids = list(&scope, "list-backup-plans", |scope, token| async move {
         let (out, bytes) = captured!(
             scope,
@@ -892,7 +893,7 @@ async fn collect_plans(scope: Scope) -> Result<(), LiveError> {
     b
 }
 
-async fn collect_rest(scope: Scope) -> Result<(), LiveError> {
+async fn collect_rest(scope: Scope) -> Result<(), CollectError> {
     let protected = async {
         let arns = list(&scope, "list-protected-resources", |scope, token| async move {
             let (out, bytes) = captured!(
@@ -906,7 +907,7 @@ async fn collect_rest(scope: Scope) -> Result<(), LiveError> {
         let Some(arns) = arns else { return Ok(()) };
         per_entity(&scope, "describe-protected-resource", &arns, |scope, arn| async move {
             match captured!(scope, scope.backup.describe_protected_resource().resource_arn(&arn)) {
-                Ok((_, bytes)) => Ok(Ok(Some((format!("{}.json", crate::estate::snapshot::encode_key(&arn)), bytes)))),
+                Ok((_, bytes)) => Ok(Ok(Some((format!("{}.json", crate::layout::encode_key(&arn)), bytes)))),
                 Err(e) if e.not_found() => Ok(Ok(None)),
                 Err(e) => Ok(Err(e)),
             }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{LiveError, RequestError};
+use super::{CollectError, RequestError};
 
 /// One page as the service sent it: the raw body, the token of the next page, and the names
 /// or ids of its items that later calls need (vault names, plan ids, …).
@@ -21,11 +21,11 @@ pub async fn paginate<F, Fut, W>(
     operation: &str,
     mut fetch: F,
     mut write: W,
-) -> Result<Result<Vec<String>, RequestError>, LiveError>
+) -> Result<Result<Vec<String>, RequestError>, CollectError>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<Page, RequestError>>,
-    W: FnMut(usize, &[u8]) -> Result<(), LiveError>,
+    W: FnMut(usize, &[u8]) -> Result<(), CollectError>,
 {
     let mut seen = HashSet::new();
     let mut token: Option<String> = None;

@@ -28,66 +28,11 @@ use rayon::prelude::*;
 use super::cron::{Schedule, human_minutes};
 use super::resources::{self, PLAN_TYPE, RECOVERY_POINT_TYPE, VAULT_TYPE};
 use super::selection::{self, Match};
-use super::spec::{ControlSpec, Evaluates, Params};
+use super::spec::{ControlId, ControlSpec, Evaluates, Params};
 use crate::estate::model::{BackupRule, ControlScope, Framework, FrameworkControl};
 use crate::estate::{Dataset, Estate};
 use crate::frames::Frames;
 use crate::time::{self, DAY_MS, HOUR_MS, Millis};
-
-/// The eleven controls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ControlId {
-    ProtectedByBackupPlan,
-    PlanFrequencyAndRetention,
-    ManualDeletionDisabled,
-    RecoveryPointEncrypted,
-    RecoveryPointMinimumRetention,
-    CrossRegion,
-    CrossAccount,
-    VaultLock,
-    LastRecoveryPointCreated,
-    RestoreTime,
-    LogicallyAirGapped,
-}
-
-impl ControlId {
-    /// All controls, in the reference's order.
-    pub const ALL: [ControlId; 11] = [
-        ControlId::ProtectedByBackupPlan,
-        ControlId::PlanFrequencyAndRetention,
-        ControlId::ManualDeletionDisabled,
-        ControlId::RecoveryPointEncrypted,
-        ControlId::RecoveryPointMinimumRetention,
-        ControlId::CrossRegion,
-        ControlId::CrossAccount,
-        ControlId::VaultLock,
-        ControlId::LastRecoveryPointCreated,
-        ControlId::RestoreTime,
-        ControlId::LogicallyAirGapped,
-    ];
-
-    /// The `ControlName` string of the API.
-    pub fn name(self) -> &'static str {
-        match self {
-            ControlId::ProtectedByBackupPlan => "BACKUP_RESOURCES_PROTECTED_BY_BACKUP_PLAN",
-            ControlId::PlanFrequencyAndRetention => "BACKUP_PLAN_MIN_FREQUENCY_AND_MIN_RETENTION_CHECK",
-            ControlId::ManualDeletionDisabled => "BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED",
-            ControlId::RecoveryPointEncrypted => "BACKUP_RECOVERY_POINT_ENCRYPTED",
-            ControlId::RecoveryPointMinimumRetention => "BACKUP_RECOVERY_POINT_MINIMUM_RETENTION_CHECK",
-            ControlId::CrossRegion => "BACKUP_RESOURCES_PROTECTED_BY_CROSS_REGION",
-            ControlId::CrossAccount => "BACKUP_RESOURCES_PROTECTED_BY_CROSS_ACCOUNT",
-            ControlId::VaultLock => "BACKUP_RESOURCES_PROTECTED_BY_BACKUP_VAULT_LOCK",
-            ControlId::LastRecoveryPointCreated => "BACKUP_LAST_RECOVERY_POINT_CREATED",
-            ControlId::RestoreTime => "RESTORE_TIME_FOR_RESOURCES_MEET_TARGET",
-            ControlId::LogicallyAirGapped => "RESOURCES_IN_LOGICALLY_AIR_GAPPED_VAULT",
-        }
-    }
-
-    /// The control of a `ControlName`.
-    pub fn from_name(name: &str) -> Option<ControlId> {
-        ControlId::ALL.into_iter().find(|c| c.name() == name)
-    }
-}
 
 /// A verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -197,8 +142,22 @@ pub enum EvalError {
         "framework `{framework}` in {account}/{region}: its describe-framework file was not collected, so its controls are not evaluated"
     )]
     FrameworkNotCollected { framework: String, account: String, region: String },
-    #[error("{0}")]
-    Frames(String),
+    /// Polars refused a query over the frames; no control was evaluated.
+    #[error("computing recovery point ages")]
+    Polars(#[source] PolarsError),
+}
+
+impl EvalError {
+    /// Unknown controls and bad parameters are bad input; a framework whose definition was not
+    /// collected is partial data; a Polars failure is the tool's own.
+    pub fn kind(&self) -> crate::problem::Kind {
+        use crate::problem::Kind;
+        match self {
+            EvalError::UnknownControl { .. } | EvalError::Parameter { .. } => Kind::BadInput,
+            EvalError::FrameworkNotCollected { .. } => Kind::NotCollected,
+            EvalError::Polars(_) => Kind::Failed,
+        }
+    }
 }
 
 /// Everything an evaluation produced.
@@ -268,17 +227,13 @@ pub struct Context<'e> {
     vaults: HashMap<(usize, String), usize>,
 }
 
-fn polars_to_string(e: PolarsError) -> String {
-    format!("computing recovery point ages: {e}")
-}
-
 /// Newest usable recovery point per resource, overall and in air-gapped vaults (Polars).
 /// Newest recovery point per resource ARN.
 type Newest = HashMap<String, Millis>;
 
 /// Only recovery points created at or before `now` count: the estate is judged as of `--now`,
 /// and a recovery point from after it is not evidence (it did not exist yet).
-fn latest_recovery_points(frames: &Frames, now: Millis) -> Result<(Newest, Newest), String> {
+fn latest_recovery_points(frames: &Frames, now: Millis) -> PolarsResult<(Newest, Newest)> {
     let vault_types = frames
         .vaults
         .clone()
@@ -299,11 +254,10 @@ fn latest_recovery_points(frames: &Frames, now: Millis) -> Result<(Newest, Newes
         .with_column(coalesce(&[col("vault_type"), col("v_type")]).alias("effective_vault_type"))
         .select([col("resource_arn"), col("creation_date").cast(DataType::Int64), col("effective_vault_type")])
         .filter(col("creation_date").lt_eq(lit(now)));
-    let newest = |lf: LazyFrame| -> Result<HashMap<String, Millis>, String> {
-        let df =
-            lf.group_by([col("resource_arn")]).agg([col("creation_date").max()]).collect().map_err(polars_to_string)?;
-        let arns = df.column("resource_arn").and_then(|c| c.str().cloned()).map_err(polars_to_string)?;
-        let dates = df.column("creation_date").and_then(|c| c.i64().cloned()).map_err(polars_to_string)?;
+    let newest = |lf: LazyFrame| -> PolarsResult<HashMap<String, Millis>> {
+        let df = lf.group_by([col("resource_arn")]).agg([col("creation_date").max()]).collect()?;
+        let arns = df.column("resource_arn").and_then(|c| c.str().cloned())?;
+        let dates = df.column("creation_date").and_then(|c| c.i64().cloned())?;
         Ok(arns.iter().zip(dates.iter()).filter_map(|(a, d)| Some((a?.to_string(), d?))).collect())
     };
     let all = newest(usable.clone())?;
@@ -313,7 +267,7 @@ fn latest_recovery_points(frames: &Frames, now: Millis) -> Result<(Newest, Newes
 
 impl<'e> Context<'e> {
     /// Precomputes the shared indexes.
-    pub fn build(estate: &'e Estate, frames: &'e Frames, now: Millis) -> Result<Context<'e>, String> {
+    pub fn build(estate: &'e Estate, frames: &'e Frames, now: Millis) -> PolarsResult<Context<'e>> {
         let mut tags: HashMap<String, BTreeMap<String, String>> = HashMap::new();
         for (_, r) in &estate.inventory {
             tags.entry(r.resource_arn.clone())
@@ -439,7 +393,7 @@ pub fn evaluate(
     let ctx = match Context::build(estate, frames, now) {
         Ok(c) => c,
         Err(e) => {
-            out.errors.push(EvalError::Frames(e));
+            out.errors.push(EvalError::Polars(e));
             return out;
         }
     };

@@ -11,5 +11,41 @@ pub mod resources;
 pub mod selection;
 pub mod spec;
 
-pub use engine::{ControlId, ControlResult, EvalError, Evaluation, FrameworkRun, Status, Verdict, evaluate};
-pub use spec::{ControlSpec, ControlSpecError};
+pub use engine::{ControlResult, EvalError, Evaluation, FrameworkRun, Status, Verdict, evaluate};
+pub use spec::{ControlId, ControlSpec, ControlSpecError};
+
+use std::path::PathBuf;
+
+use crate::estate::{Estate, ReadError};
+
+/// The frameworks to evaluate: the estate's own (each in its account and region) and the
+/// framework files (in every account and region), kept when `names` is empty or names them.
+/// A framework whose `describe-framework` file was not collected is an error of its own; the
+/// others still run.
+pub fn frameworks_to_run(
+    estate: &Estate,
+    names: &[String],
+    files: &[PathBuf],
+) -> Result<(Vec<FrameworkRun>, Vec<EvalError>), ReadError> {
+    let wanted = |name: &str| names.is_empty() || names.iter().any(|n| n == name);
+    let mut runs = Vec::new();
+    let mut errors = Vec::new();
+    for f in estate.frameworks.iter().filter(|f| wanted(&f.name)) {
+        match &f.detail {
+            Some(detail) => runs.push(FrameworkRun { framework: detail.clone(), scopes: vec![f.scope] }),
+            None => errors.push(EvalError::FrameworkNotCollected {
+                framework: f.name.clone(),
+                account: estate.scopes[f.scope].id.account.clone(),
+                region: estate.scopes[f.scope].id.region.clone(),
+            }),
+        }
+    }
+    for path in files {
+        let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: path.clone(), source })?;
+        let framework: crate::estate::model::Framework = crate::estate::snapshot::parse_json(path, &bytes)?;
+        if wanted(&framework.framework_name) {
+            runs.push(FrameworkRun { framework, scopes: (0..estate.scopes.len()).collect() });
+        }
+    }
+    Ok((runs, errors))
+}

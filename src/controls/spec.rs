@@ -54,6 +54,61 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The eleven controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ControlId {
+    ProtectedByBackupPlan,
+    PlanFrequencyAndRetention,
+    ManualDeletionDisabled,
+    RecoveryPointEncrypted,
+    RecoveryPointMinimumRetention,
+    CrossRegion,
+    CrossAccount,
+    VaultLock,
+    LastRecoveryPointCreated,
+    RestoreTime,
+    LogicallyAirGapped,
+}
+
+impl ControlId {
+    /// All controls, in the reference's order.
+    pub const ALL: [ControlId; 11] = [
+        ControlId::ProtectedByBackupPlan,
+        ControlId::PlanFrequencyAndRetention,
+        ControlId::ManualDeletionDisabled,
+        ControlId::RecoveryPointEncrypted,
+        ControlId::RecoveryPointMinimumRetention,
+        ControlId::CrossRegion,
+        ControlId::CrossAccount,
+        ControlId::VaultLock,
+        ControlId::LastRecoveryPointCreated,
+        ControlId::RestoreTime,
+        ControlId::LogicallyAirGapped,
+    ];
+
+    /// The `ControlName` string of the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            ControlId::ProtectedByBackupPlan => "BACKUP_RESOURCES_PROTECTED_BY_BACKUP_PLAN",
+            ControlId::PlanFrequencyAndRetention => "BACKUP_PLAN_MIN_FREQUENCY_AND_MIN_RETENTION_CHECK",
+            ControlId::ManualDeletionDisabled => "BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED",
+            ControlId::RecoveryPointEncrypted => "BACKUP_RECOVERY_POINT_ENCRYPTED",
+            ControlId::RecoveryPointMinimumRetention => "BACKUP_RECOVERY_POINT_MINIMUM_RETENTION_CHECK",
+            ControlId::CrossRegion => "BACKUP_RESOURCES_PROTECTED_BY_CROSS_REGION",
+            ControlId::CrossAccount => "BACKUP_RESOURCES_PROTECTED_BY_CROSS_ACCOUNT",
+            ControlId::VaultLock => "BACKUP_RESOURCES_PROTECTED_BY_BACKUP_VAULT_LOCK",
+            ControlId::LastRecoveryPointCreated => "BACKUP_LAST_RECOVERY_POINT_CREATED",
+            ControlId::RestoreTime => "RESTORE_TIME_FOR_RESOURCES_MEET_TARGET",
+            ControlId::LogicallyAirGapped => "RESOURCES_IN_LOGICALLY_AIR_GAPPED_VAULT",
+        }
+    }
+
+    /// The control of a `ControlName`.
+    pub fn from_name(name: &str) -> Option<ControlId> {
+        ControlId::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
 /// Errors of control definitions.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlSpecError {
@@ -67,6 +122,13 @@ pub enum ControlSpecError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl ControlSpecError {
+    /// A control definition that does not parse or check is bad input.
+    pub fn kind(&self) -> crate::problem::Kind {
+        crate::problem::Kind::BadInput
+    }
 }
 
 /// What a control evaluates.
@@ -189,7 +251,7 @@ impl ControlSpec {
     pub fn check(&self, file: &str) -> Result<(), ControlSpecError> {
         let perr =
             |p: &str, m: String| ControlSpecError::Parameter { file: file.into(), parameter: p.into(), message: m };
-        if super::engine::ControlId::from_name(&self.name).is_none() {
+        if ControlId::from_name(&self.name).is_none() {
             return Err(ControlSpecError::Parse {
                 file: file.into(),
                 message: format!("`{}` is not a control the engine implements", self.name),

@@ -1,4 +1,4 @@
-//! Collect stage: the estate, read from a snapshot folder.
+//! Estate stage: the estate, read from a snapshot folder.
 //!
 //! An [`Estate`] is everything known about the AWS Backup estate of some accounts and
 //! regions, as typed records. It also remembers which datasets were collected for each
@@ -12,7 +12,8 @@ pub mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use error::CollectError;
+pub use crate::layout::Dataset;
+pub use error::ReadError;
 pub use jobs::{BackupJobRow, CopyJobRow, JobFilter, RestoreJobRow};
 pub use snapshot::{ReadOptions, read};
 
@@ -25,101 +26,6 @@ use model::{
 pub struct ScopeId {
     pub account: String,
     pub region: String,
-}
-
-/// The datasets of the layout, one per AWS command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Dataset {
-    BackupJobs,
-    CopyJobs,
-    RestoreJobs,
-    Vaults,
-    VaultDetails,
-    VaultPolicies,
-    RecoveryPoints,
-    Plans,
-    PlanDetails,
-    Selections,
-    SelectionDetails,
-    ProtectedResources,
-    ProtectedResourceDetails,
-    Resources,
-    Instances,
-    Frameworks,
-    FrameworkDetails,
-    ReportPlans,
-    ReportPlanDetails,
-    Parents,
-}
-
-impl Dataset {
-    /// Every dataset of the layout, in layout order.
-    pub const ALL: [Dataset; 20] = [
-        Dataset::BackupJobs,
-        Dataset::CopyJobs,
-        Dataset::RestoreJobs,
-        Dataset::Vaults,
-        Dataset::VaultDetails,
-        Dataset::VaultPolicies,
-        Dataset::RecoveryPoints,
-        Dataset::Plans,
-        Dataset::PlanDetails,
-        Dataset::Selections,
-        Dataset::SelectionDetails,
-        Dataset::ProtectedResources,
-        Dataset::ProtectedResourceDetails,
-        Dataset::Resources,
-        Dataset::Instances,
-        Dataset::Frameworks,
-        Dataset::FrameworkDetails,
-        Dataset::ReportPlans,
-        Dataset::ReportPlanDetails,
-        Dataset::Parents,
-    ];
-
-    /// Optional by design: its absence is not reported as "not collected".
-    /// `describe-instances` only refines EC2 verdicts (a stopped instance is NOT_APPLICABLE;
-    /// without it, every instance is evaluated as running); `list-parents` only fills the job
-    /// reports' "Path To Root" (empty without it), and only an organisation has it.
-    pub fn optional(self) -> bool {
-        matches!(self, Dataset::Instances | Dataset::Parents)
-    }
-
-    /// The three job lists, read only by runs that write job reports.
-    pub fn is_job_list(self) -> bool {
-        matches!(self, Dataset::BackupJobs | Dataset::CopyJobs | Dataset::RestoreJobs)
-    }
-
-    /// The dataset of an AWS CLI command name.
-    pub fn from_command(command: &str) -> Option<Dataset> {
-        Dataset::ALL.into_iter().find(|d| d.command() == command)
-    }
-
-    /// The AWS CLI command whose output this dataset is.
-    pub fn command(self) -> &'static str {
-        match self {
-            Dataset::BackupJobs => "list-backup-jobs",
-            Dataset::CopyJobs => "list-copy-jobs",
-            Dataset::RestoreJobs => "list-restore-jobs",
-            Dataset::Vaults => "list-backup-vaults",
-            Dataset::VaultDetails => "describe-backup-vault",
-            Dataset::VaultPolicies => "get-backup-vault-access-policy",
-            Dataset::RecoveryPoints => "list-recovery-points-by-backup-vault",
-            Dataset::Plans => "list-backup-plans",
-            Dataset::PlanDetails => "get-backup-plan",
-            Dataset::Selections => "list-backup-selections",
-            Dataset::SelectionDetails => "get-backup-selection",
-            Dataset::ProtectedResources => "list-protected-resources",
-            Dataset::ProtectedResourceDetails => "describe-protected-resource",
-            Dataset::Resources => "get-resources",
-            Dataset::Instances => "describe-instances",
-            Dataset::Frameworks => "list-frameworks",
-            Dataset::FrameworkDetails => "describe-framework",
-            Dataset::ReportPlans => "list-report-plans",
-            Dataset::ReportPlanDetails => "describe-report-plan",
-            Dataset::Parents => "list-parents",
-        }
-    }
 }
 
 /// One account and region of the estate, and the datasets collected for it.
@@ -219,6 +125,8 @@ impl std::fmt::Display for NotCollected {
         )
     }
 }
+
+impl std::error::Error for NotCollected {}
 
 /// The files an estate was read from: how many, how large, and their digest (see
 /// `snapshot::digest_inputs`; the README says how to recompute it).

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::error::CollectError;
+use super::error::ReadError;
 use super::jobs::{self, BackupJobRow, CopyJobRow, JobFilter, JobRecord, RestoreJobRow};
 use super::model::*;
 use super::{Dataset, Estate, Inputs, Plan, Scope, ScopeId, Selection, Vault};
@@ -93,7 +93,7 @@ enum Parsed {
 }
 
 /// Reads the estate snapshot at `dir`.
-pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
+pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, ReadError> {
     let started = std::time::Instant::now();
     let scopes = discover_scopes(dir, opts)?;
     let mut tasks = Vec::new();
@@ -134,7 +134,7 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, CollectError> {
 /// Each folder holding files to read is resolved once (`realpath`), each file is only
 /// `lstat`ed, and resolved too only when it is itself a link: a snapshot of 13,000 pages costs
 /// a few hundred `realpath` calls, not 13,000.
-fn check_inside(dir: &Path, tasks: &[Task]) -> Result<Vec<usize>, CollectError> {
+fn check_inside(dir: &Path, tasks: &[Task]) -> Result<Vec<usize>, ReadError> {
     let root = fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
     let outside = |path: &Path, real: &Path| {
         layout_err(
@@ -221,12 +221,12 @@ fn not_collected(
     out
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> CollectError {
-    CollectError::Io { path: path.to_path_buf(), source }
+fn io_err(path: &Path, source: std::io::Error) -> ReadError {
+    ReadError::Io { path: path.to_path_buf(), source }
 }
 
-fn layout_err(path: &Path, message: impl Into<String>) -> CollectError {
-    CollectError::Layout { path: path.to_path_buf(), message: message.into() }
+fn layout_err(path: &Path, message: impl Into<String>) -> ReadError {
+    ReadError::Layout { path: path.to_path_buf(), message: message.into() }
 }
 
 fn is_account_id(s: &str) -> bool {
@@ -243,7 +243,7 @@ pub fn is_region(s: &str) -> bool {
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, CollectError> {
+fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, ReadError> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
         let entry = entry.map_err(|e| io_err(dir, e))?;
@@ -265,7 +265,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, CollectErr
     Ok(out)
 }
 
-fn discover_scopes(dir: &Path, opts: &ReadOptions) -> Result<Vec<(ScopeId, PathBuf)>, CollectError> {
+fn discover_scopes(dir: &Path, opts: &ReadOptions) -> Result<Vec<(ScopeId, PathBuf)>, ReadError> {
     if !dir.is_dir() {
         return Err(layout_err(dir, "is not a folder; expected an estate snapshot folder"));
     }
@@ -305,7 +305,7 @@ fn discover_scopes(dir: &Path, opts: &ReadOptions) -> Result<Vec<(ScopeId, PathB
 }
 
 /// Reads account and region from the first Backup ARN of a flat snapshot.
-fn sniff_account_region(dir: &Path) -> Result<(String, String), CollectError> {
+fn sniff_account_region(dir: &Path) -> Result<(String, String), ReadError> {
     // Any command of the layout may be the only one present; vaults and plans come first.
     for name in ["list-backup-vaults", "list-backup-plans"].into_iter().chain(Dataset::ALL.map(Dataset::command)) {
         for candidate in [dir.join(format!("{name}.json")), dir.join(name)] {
@@ -344,7 +344,7 @@ fn first_backup_arn(text: &str) -> Option<(String, String)> {
 }
 
 /// The files of one list command: `<cmd>.json` or `<cmd>/*.json` in name order.
-fn list_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, CollectError> {
+fn list_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, ReadError> {
     let file = base.join(format!("{command}.json"));
     let folder = base.join(command);
     if file.is_dir() {
@@ -358,7 +358,7 @@ fn list_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, Collec
     }
 }
 
-fn json_files(folder: &Path) -> Result<Vec<PathBuf>, CollectError> {
+fn json_files(folder: &Path) -> Result<Vec<PathBuf>, ReadError> {
     let mut out = Vec::new();
     for (name, path, is_dir) in sorted_entries(folder)? {
         match (is_dir, name.ends_with(".json")) {
@@ -370,13 +370,13 @@ fn json_files(folder: &Path) -> Result<Vec<PathBuf>, CollectError> {
     Ok(out)
 }
 
-fn folder_for_file(path: &Path) -> CollectError {
+fn folder_for_file(path: &Path) -> ReadError {
     layout_err(path, "is a folder; a JSON file was expected here")
 }
 
 /// Per-entity files `<cmd>/<key>.json`, plus `<cmd>/<key>/page-*.json` for per-entity list
 /// commands (recovery points of one vault, selections of one plan).
-fn entity_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, CollectError> {
+fn entity_files(base: &Path, command: &str) -> Result<Option<Vec<PathBuf>>, ReadError> {
     let folder = base.join(command);
     if !folder.is_dir() {
         return Ok(None);
@@ -400,7 +400,7 @@ fn plan_scope(
     base: &Path,
     opts: &ReadOptions,
     tasks: &mut Vec<Task>,
-) -> Result<BTreeSet<Dataset>, CollectError> {
+) -> Result<BTreeSet<Dataset>, ReadError> {
     let mut collected = BTreeSet::new();
     let mut add =
         |dataset: Dataset, files: Option<Vec<PathBuf>>, kind: &dyn Fn(&Path) -> Kind, tasks: &mut Vec<Task>| {
@@ -456,12 +456,6 @@ fn plan_scope(
     Ok(collected)
 }
 
-/// The file name (without `.json`) of a per-entity key: percent-encoded, so an ARN is one
-/// safe path segment. [`file_key`] reverses it.
-pub fn encode_key(key: &str) -> String {
-    percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 /// The entity key of a per-entity file: its name without `.json`, percent-decoded.
 fn file_key(path: &Path) -> String {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
@@ -470,7 +464,7 @@ fn file_key(path: &Path) -> String {
 
 /// Parses `bytes` as `T`. The fast path does not track the JSON path; on failure the same
 /// bytes are parsed again with path tracking so the error can name the field.
-pub fn parse_json<'a, T: Deserialize<'a>>(path: &Path, bytes: &'a [u8]) -> Result<T, CollectError> {
+pub fn parse_json<'a, T: Deserialize<'a>>(path: &Path, bytes: &'a [u8]) -> Result<T, ReadError> {
     match serde_json::from_slice::<T>(bytes) {
         Ok(v) => Ok(v),
         Err(first) => {
@@ -489,7 +483,7 @@ pub fn parse_json<'a, T: Deserialize<'a>>(path: &Path, bytes: &'a [u8]) -> Resul
             } else {
                 message
             };
-            Err(CollectError::Json { path: path.to_path_buf(), json_path, message })
+            Err(ReadError::Json { path: path.to_path_buf(), json_path, message })
         }
     }
 }
@@ -514,7 +508,7 @@ struct FileDigest {
     bytes: u64,
 }
 
-fn parse_task(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>) -> Result<(Parsed, FileDigest), CollectError> {
+fn parse_task(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>) -> Result<(Parsed, FileDigest), ReadError> {
     use sha2::Digest;
     BUFFER.with(|buffer| {
         let mut bytes = buffer.borrow_mut();
@@ -536,7 +530,7 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
 }
 
 /// When a file does not parse, whether that is because it is not UTF-8, said plainly.
-fn encoding_error(path: &Path, bytes: &[u8]) -> Option<CollectError> {
+fn encoding_error(path: &Path, bytes: &[u8]) -> Option<ReadError> {
     let found = match bytes {
         [0xFF, 0xFE, ..] => {
             "UTF-16 little-endian (byte-order mark FF FE; PowerShell 5 `>` writes this: use `Out-File -Encoding utf8`)"
@@ -554,7 +548,7 @@ fn encoding_error(path: &Path, bytes: &[u8]) -> Option<CollectError> {
             ),
         },
     };
-    Some(CollectError::Encoding { path: path.to_path_buf(), found })
+    Some(ReadError::Encoding { path: path.to_path_buf(), found })
 }
 
 /// Checks that the entities of a file belong to its folder: a vault's, a plan's, a
@@ -562,8 +556,8 @@ fn encoding_error(path: &Path, bytes: &[u8]) -> Option<CollectError> {
 /// of a job must name the folder's region, and all but the jobs its account (an
 /// organisation-wide job list rightly holds other accounts' jobs). Copy destinations are not
 /// checked: they rightly point elsewhere.
-fn check_folder(task: &Task, scope: &ScopeId, parsed: &Parsed) -> Result<(), CollectError> {
-    let check = |what: &'static str, arn: Option<&str>, check_account: bool| -> Result<(), CollectError> {
+fn check_folder(task: &Task, scope: &ScopeId, parsed: &Parsed) -> Result<(), ReadError> {
+    let check = |what: &'static str, arn: Option<&str>, check_account: bool| -> Result<(), ReadError> {
         let Some(arn) = arn else { return Ok(()) };
         // arn:partition:service:region:account:resource
         let mut parts = arn.splitn(6, ':');
@@ -629,19 +623,15 @@ fn digest_inputs<'a>(dir: &Path, tasks: &[Task], digests: impl Iterator<Item = &
     lines.sort_by(|a, b| a.0.cmp(&b.0));
     let mut h = sha2::Sha256::new();
     for (path, d) in &lines {
-        h.update(crate::manifest::hex(&d.sha256).as_bytes());
+        h.update(hex::encode(d.sha256).as_bytes());
         h.update(b"  ");
         h.update(path.as_bytes());
         h.update(b"\n");
     }
-    Inputs {
-        files: lines.len(),
-        bytes: lines.iter().map(|(_, d)| d.bytes).sum(),
-        sha256: crate::manifest::hex(&h.finalize()),
-    }
+    Inputs { files: lines.len(), bytes: lines.iter().map(|(_, d)| d.bytes).sum(), sha256: hex::encode(h.finalize()) }
 }
 
-fn parse_bytes(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>, bytes: &[u8]) -> Result<Parsed, CollectError> {
+fn parse_bytes(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>, bytes: &[u8]) -> Result<Parsed, ReadError> {
     let p = &task.path;
     let (acct, region) = (scope.account.as_str(), scope.region.as_str());
     Ok(match &task.kind {
@@ -699,11 +689,11 @@ fn stream<'a, J: JobRecord<'a>, P: Deserialize<'a>>(
     jobs: Option<&JobFilter>,
     account: &str,
     region: &str,
-) -> Result<jobs::PageRows<J::Row>, CollectError> {
+) -> Result<jobs::PageRows<J::Row>, ReadError> {
     let filter = jobs.expect("job files are only listed with a job filter");
     jobs::stream_page::<J>(bytes, filter, account, region).or_else(|fast| {
         parse_json::<P>(path, bytes)?;
-        Err(CollectError::Json { path: path.to_path_buf(), json_path: "$".into(), message: strip_position(&fast) })
+        Err(ReadError::Json { path: path.to_path_buf(), json_path: "$".into(), message: strip_position(&fast) })
     })
 }
 
@@ -935,7 +925,7 @@ impl From<MarkerFailure> for String {
     }
 }
 
-fn marker(dir: &Path) -> Result<Option<Marker>, CollectError> {
+fn marker(dir: &Path) -> Result<Option<Marker>, ReadError> {
     let path = dir.join("snapshot.json");
     match fs::read(&path) {
         Ok(bytes) => Ok(Some(
@@ -947,7 +937,7 @@ fn marker(dir: &Path) -> Result<Option<Marker>, CollectError> {
 }
 
 /// The snapshot's own clock: `DIR/snapshot.json` `{"CollectedAt": "<ISO-8601>"}`, if present.
-pub fn collected_at(dir: &Path) -> Result<Option<crate::time::Millis>, CollectError> {
+pub fn collected_at(dir: &Path) -> Result<Option<crate::time::Millis>, ReadError> {
     Ok(marker(dir)?.map(|m| m.collected_at.0))
 }
 

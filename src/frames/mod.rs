@@ -22,6 +22,13 @@ pub enum FrameError {
     },
 }
 
+impl FrameError {
+    /// Building a frame fails only when Polars does: the tool's own failure.
+    pub fn kind(&self) -> crate::problem::Kind {
+        crate::problem::Kind::Failed
+    }
+}
+
 /// The estate as frames.
 #[derive(Debug, Clone)]
 pub struct Frames {

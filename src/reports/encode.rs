@@ -24,9 +24,20 @@ pub enum RenderError {
         #[source]
         source: PolarsError,
     },
+    /// A built-in template does not load.
+    #[error(transparent)]
+    Template(#[from] super::template::TemplateError),
     /// Writing to the in-memory buffer failed.
     #[error("report `{template}`: {message}")]
     Write { template: String, message: String },
+}
+
+impl RenderError {
+    /// Rendering fails only on the tool's own inconsistency (a template and a frame that do
+    /// not match) or a Polars failure.
+    pub fn kind(&self) -> crate::problem::Kind {
+        crate::problem::Kind::Failed
+    }
 }
 
 /// Options of the writers.
@@ -86,6 +97,16 @@ impl Body<'_> {
     /// The body in one buffer (for small bodies and tests).
     pub fn to_vec(&self) -> Vec<u8> {
         self.slices.concat()
+    }
+
+    /// Lower-case hex SHA-256 of the body, for the manifest.
+    pub fn sha256(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for s in &self.slices {
+            h.update(s);
+        }
+        hex::encode(h.finalize())
     }
 }
 

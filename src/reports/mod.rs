@@ -4,12 +4,12 @@
 //! the frames they print, [`plan`] resolves report plans, [`encode`] writes CSV and JSON,
 //! and [`key`] names the files.
 
+pub mod assessment;
 pub mod compliance_report;
 pub mod encode;
 pub mod job_report;
 pub mod key;
 pub mod plan;
-pub mod summary;
 pub mod template;
 
 use polars::prelude::*;

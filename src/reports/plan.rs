@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::template::{Format, Template, TemplateError};
 use crate::estate::model::{DescribeReportPlan, ReportPlan};
-use crate::estate::{self, CollectError, Estate};
+use crate::estate::{self, Estate, ReadError};
 
 /// A report plan with everything resolved.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ pub struct PlannedReport {
 /// Why a report plan cannot run. The other plans still run.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("report plan `{plan}`: {source}")]
+    #[error("report plan `{plan}`")]
     Template {
         plan: String,
         #[source]
@@ -58,6 +58,11 @@ pub enum PlanError {
 }
 
 impl PlanError {
+    /// A plan that cannot run is an invalid plan; the others still run.
+    pub fn kind(&self) -> crate::problem::Kind {
+        crate::problem::Kind::InvalidPlan
+    }
+
     /// The name of the plan the error is about.
     pub fn plan(&self) -> &str {
         match self {
@@ -71,8 +76,8 @@ impl PlanError {
 }
 
 /// Reads a `--report-plan-file`: the `describe-report-plan` shape, or a bare `ReportPlan`.
-pub fn read_plan_file(path: &Path) -> Result<ReportPlan, CollectError> {
-    let bytes = std::fs::read(path).map_err(|source| CollectError::Io { path: path.to_path_buf(), source })?;
+pub fn read_plan_file(path: &Path) -> Result<ReportPlan, ReadError> {
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: path.to_path_buf(), source })?;
     let value: serde_json::Value = estate::snapshot::parse_json(path, &bytes)?;
     if value.get("ReportPlan").is_some() {
         Ok(estate::snapshot::parse_json::<DescribeReportPlan>(path, &bytes)?.report_plan)
@@ -178,4 +183,31 @@ pub fn plan_all(estate: &Estate, extra: &[(PathBuf, ReportPlan)]) -> (Vec<Planne
         }
     }
     (ok, failed)
+}
+
+/// The plans a run executes: the estate's own, the plan files and the inline plans, narrowed
+/// to `names` (all when empty). A name that matches no plan is a plan error.
+pub fn select(
+    estate: &Estate,
+    files: &[std::path::PathBuf],
+    inline: &[ReportPlan],
+    names: &[String],
+) -> Result<(Vec<PlannedReport>, Vec<PlanError>), ReadError> {
+    let mut extra =
+        files.iter().map(|p| read_plan_file(p).map(|plan| (p.clone(), plan))).collect::<Result<Vec<_>, _>>()?;
+    extra.extend(inline.iter().map(|p| (std::path::PathBuf::from("<inline>"), p.clone())));
+    let (mut planned, mut errors) = plan_all(estate, &extra);
+    if !names.is_empty() {
+        let wanted = |name: &str| names.iter().any(|n| n == name);
+        planned.retain(|p| wanted(&p.plan.report_plan_name));
+        errors.retain(|e| wanted(e.plan()));
+        for name in names {
+            let known =
+                planned.iter().any(|p| &p.plan.report_plan_name == name) || errors.iter().any(|e| e.plan() == name);
+            if !known {
+                errors.push(PlanError::Unknown { plan: name.clone() });
+            }
+        }
+    }
+    Ok((planned, errors))
 }

@@ -32,6 +32,13 @@ pub enum TemplateError {
     Unknown(String),
 }
 
+impl TemplateError {
+    /// An unknown or malformed template is bad input.
+    pub fn kind(&self) -> crate::problem::Kind {
+        crate::problem::Kind::BadInput
+    }
+}
+
 /// What a template reports on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -44,6 +44,13 @@ pub enum SinkError {
     Destination { plan: String, message: String },
 }
 
+impl SinkError {
+    /// Every sink error means something rendered was not delivered.
+    pub fn kind(&self) -> crate::problem::Kind {
+        crate::problem::Kind::DeliveryFailed
+    }
+}
+
 /// A destination for report objects, addressed by key.
 pub trait Sink: Send + Sync {
     /// Makes the sink ready before the first report (a local folder takes its lock and removes
@@ -100,6 +107,25 @@ impl Delivery {
     /// The fixed sink, if there is one (where the manifest goes even when no plan ran).
     pub fn fixed(&self) -> Option<Arc<dyn Sink>> {
         self.fixed.clone()
+    }
+}
+
+/// Standard output: where `report --out -` and `evaluate` deliver. Keys are not printed.
+pub struct Stdout;
+
+impl Sink for Stdout {
+    fn put(&self, _key: &str, body: &Body<'_>, _content_type: &str) -> Result<(), SinkError> {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        body.slices.iter().try_for_each(|s| out.write_all(s)).and_then(|()| out.flush()).map_err(SinkError::Stdout)
+    }
+
+    fn location(&self, _key: &str) -> String {
+        "-".into()
+    }
+
+    fn root(&self) -> String {
+        "-".into()
     }
 }
 

@@ -314,10 +314,10 @@ where
             match (err.code(), err.message()) {
                 (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
                 (Some(code), None) => format!("{code} (HTTP {status})"),
-                _ => format!("HTTP {status}: {}", crate::DisplayChain(err)),
+                _ => format!("HTTP {status}: {}", crate::problem::DisplayChain(err)),
             }
         }
-        _ => crate::DisplayChain(&e).to_string(),
+        _ => crate::problem::DisplayChain(&e).to_string(),
     }
 }
 

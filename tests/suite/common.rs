@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use backup_audit::RunConfig;
+use backup_audit::Config;
+use backup_audit::pipeline::{Goal, Outcome, Pipeline, Problem};
+use backup_audit::sinks::Delivery;
 use backup_audit::time::parse_iso;
 
 /// `tests/fixtures/<name>`.
@@ -18,8 +20,15 @@ pub fn golden(name: &str) -> PathBuf {
 }
 
 /// A run over a fixture at a fixed clock with the daily window.
-pub fn config(source: PathBuf, now: &str) -> RunConfig {
-    RunConfig::new(source, parse_iso(now).expect("test clock"))
+pub fn config(source: PathBuf, now: &str) -> Config {
+    Config::snapshot(source, parse_iso(now).expect("test clock"))
+}
+
+/// `backup-audit run` in-process: every report plan of `cfg`, delivered through `delivery`.
+/// The clock is never read: every test configuration sets `now`.
+pub fn run(cfg: &Config, delivery: &Delivery) -> Result<Outcome, Problem> {
+    assert!(cfg.now.is_some(), "test configurations fix the clock");
+    Pipeline::new(cfg, 0).run(&Goal::Reports, delivery)
 }
 
 /// Every report file below `root`, by relative path, with its bytes (run manifests, which

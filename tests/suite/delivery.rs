@@ -5,15 +5,11 @@ use sha2::Digest;
 
 use super::common::{config, fixture, manifest, tree};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[test]
 fn manifest_lists_every_object_with_its_digest() {
     let out = tempfile::tempdir().unwrap();
     let cfg = config(fixture("basic"), "2024-03-02T04:00:00Z");
-    let outcome = backup_audit::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
+    let outcome = super::common::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
     let m = manifest(out.path());
     assert_eq!(outcome.manifests.len(), 1);
     assert!(
@@ -48,7 +44,7 @@ fn manifest_lists_every_object_with_its_digest() {
         let key = o["key"].as_str().unwrap();
         let bytes = &files[key];
         assert_eq!(o["bytes"], bytes.len(), "{key}");
-        assert_eq!(o["sha256"], hex(&sha2::Sha256::digest(bytes)), "{key}");
+        assert_eq!(o["sha256"], hex::encode(sha2::Sha256::digest(bytes)), "{key}");
         assert_eq!((o["part"].as_u64(), o["parts"].as_u64()), (Some(1), Some(1)));
     }
 
@@ -57,7 +53,7 @@ fn manifest_lists_every_object_with_its_digest() {
     assert_eq!(m["source"]["sha256"].as_str().unwrap().len(), 64);
     assert!(m["source"]["files"].as_u64().unwrap() > 10);
     let again = tempfile::tempdir().unwrap();
-    backup_audit::run(&cfg, &Delivery::to(LocalDir::new(again.path()))).unwrap();
+    super::common::run(&cfg, &Delivery::to(LocalDir::new(again.path()))).unwrap();
     assert_eq!(manifest(again.path())["source"], m["source"]);
 }
 
@@ -73,18 +69,18 @@ fn the_estate_digest_is_the_sha256sum_listing() {
     std::fs::write(base.join("list-backup-jobs/page-1.json"), page).unwrap();
     std::fs::write(base.join("list-backup-vaults.json"), vaults).unwrap();
     let out = tempfile::tempdir().unwrap();
-    backup_audit::run(
+    super::common::run(
         &config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"),
         &Delivery::to(LocalDir::new(out.path())),
     )
     .unwrap();
     let listing = format!(
         "{}  111122223333/us-east-1/list-backup-jobs/page-1.json\n{}  111122223333/us-east-1/list-backup-vaults.json\n",
-        hex(&sha2::Sha256::digest(page)),
-        hex(&sha2::Sha256::digest(vaults)),
+        hex::encode(sha2::Sha256::digest(page)),
+        hex::encode(sha2::Sha256::digest(vaults)),
     );
     let m = manifest(out.path());
-    assert_eq!(m["source"]["sha256"], hex(&sha2::Sha256::digest(listing.as_bytes())));
+    assert_eq!(m["source"]["sha256"], hex::encode(sha2::Sha256::digest(listing.as_bytes())));
     assert_eq!(m["source"]["files"], 2);
     assert_eq!(m["source"]["bytes"], page.len() + vaults.len());
 }
@@ -94,10 +90,10 @@ fn large_reports_split_into_complete_parts() {
     let whole = tempfile::tempdir().unwrap();
     let split = tempfile::tempdir().unwrap();
     let mut cfg = config(fixture("basic"), "2024-03-02T04:00:00Z");
-    backup_audit::run(&cfg, &Delivery::to(LocalDir::new(whole.path()))).unwrap();
+    super::common::run(&cfg, &Delivery::to(LocalDir::new(whole.path()))).unwrap();
     cfg.max_object_bytes = 2_000;
-    let outcome = backup_audit::run(&cfg, &Delivery::to(LocalDir::new(split.path()))).unwrap();
-    assert!(outcome.delivery_errors.is_empty(), "{:?}", outcome.delivery_errors);
+    let outcome = super::common::run(&cfg, &Delivery::to(LocalDir::new(split.path()))).unwrap();
+    assert!(outcome.failures().next().is_none(), "{:?}", outcome.problems);
     assert_eq!(outcome.exit_code(false), 4, "the fixture is partial by design");
 
     let dir = "audit/Backup/111122223333/us-east-1/2024/03/02/daily_backup/";

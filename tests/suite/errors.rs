@@ -22,7 +22,7 @@ fn read_error(dir: &Path) -> String {
     let opts =
         ReadOptions { jobs: Some(estate::JobFilter { from: 0, to: i64::MAX, now: i64::MAX }), ..Default::default() };
     let err = estate::read(dir, &opts).unwrap_err();
-    backup_audit::DisplayChain(&err).to_string()
+    backup_audit::problem::DisplayChain(&err).to_string()
 }
 
 fn rel(dir: &Path, msg: &str) -> String {
@@ -115,15 +115,18 @@ fn a_bad_report_plan_is_reported_and_the_others_still_run() {
     fs::write(plans.join("typo.json"), plan("typo", "BACKUP_JOBS_REPORT", "CSV")).unwrap();
     fs::write(plans.join("xml.json"), plan("xml", "COPY_JOB_REPORT", "XML")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let outcome = backup_audit::run(
+    let outcome = super::common::run(
         &config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"),
         &Delivery::to(LocalDir::new(out.path())),
     )
     .unwrap();
     assert_eq!(outcome.delivered.len(), 1);
     assert_eq!(outcome.exit_code(false), 2);
+    let kinds: std::collections::BTreeSet<_> = outcome.kinds().collect();
+    use backup_audit::problem::Kind;
+    assert_eq!(kinds, [Kind::InvalidPlan, Kind::NotCollected].into_iter().collect(), "{:?}", outcome.problems);
     assert_eq!(
-        outcome.plan_errors,
+        outcome.failures().collect::<Vec<_>>(),
         vec![
             "report plan `typo`: unknown report template `BACKUP_JOBS_REPORT`; expected one of BACKUP_JOB_REPORT, COPY_JOB_REPORT, RESTORE_JOB_REPORT, CONTROL_COMPLIANCE_REPORT, RESOURCE_COMPLIANCE_REPORT".to_string(),
             "report plan `xml`: unknown format `XML` in ReportDeliveryChannel.Formats; expected CSV or JSON".to_string(),

@@ -14,15 +14,15 @@ use super::common::{assert_tree_matches, config, fixture, golden, tree};
 fn basic_estate_reports_match_golden_files() {
     let out = tempfile::tempdir().unwrap();
     let outcome =
-        backup_audit::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &Delivery::to(LocalDir::new(out.path())))
+        super::common::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &Delivery::to(LocalDir::new(out.path())))
             .unwrap();
-    assert!(outcome.plan_errors.is_empty() && outcome.delivery_errors.is_empty());
+    assert!(outcome.failures().next().is_none(), "{:?}", outcome.problems);
     // The fixture is partial by design: us-east-1 lacks the two list commands whose detail
     // files it has, and 555566667777/eu-west-1 holds only a job list (another account's jobs).
     // The reports are still written; the run says what it did not read, and exits with 4.
     assert_eq!(outcome.exit_code(false), 4);
     let missing: Vec<String> =
-        outcome.not_collected.iter().map(|n| format!("{}/{} {}", n.account, n.region, n.dataset.command())).collect();
+        outcome.not_collected().map(|n| format!("{}/{} {}", n.account, n.region, n.dataset.command())).collect();
     let mut want =
         vec!["111122223333/us-east-1 list-frameworks".to_string(), "111122223333/us-east-1 list-report-plans".into()];
     want.extend(
@@ -56,15 +56,15 @@ fn basic_estate_reports_match_golden_files() {
 fn same_inputs_and_now_give_identical_bytes() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let cfg = config(fixture("basic"), "2024-03-02T04:00:00Z");
-    backup_audit::run(&cfg, &Delivery::to(LocalDir::new(a.path()))).unwrap();
-    backup_audit::run(&cfg, &Delivery::to(LocalDir::new(b.path()))).unwrap();
+    super::common::run(&cfg, &Delivery::to(LocalDir::new(a.path()))).unwrap();
+    super::common::run(&cfg, &Delivery::to(LocalDir::new(b.path()))).unwrap();
     assert_eq!(tree(a.path()), tree(b.path()));
 }
 
 #[test]
 fn window_edges_and_active_jobs() {
     let out = tempfile::tempdir().unwrap();
-    backup_audit::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &Delivery::to(LocalDir::new(out.path())))
+    super::common::run(&config(fixture("basic"), "2024-03-02T04:00:00Z"), &Delivery::to(LocalDir::new(out.path())))
         .unwrap();
     let csv = std::fs::read_to_string(out.path().join(
         "audit/Backup/111122223333/us-east-1/2024/03/02/daily_backup/BACKUP_JOB_REPORT_daily_backup_2024-03-01T00:00:00Z_2024-03-02T00:00:00Z.csv",
@@ -95,7 +95,7 @@ fn last_24h_and_custom_windows() {
         from: backup_audit::time::parse_iso("2024-02-28T00:00:00Z").unwrap(),
         to: backup_audit::time::parse_iso("2024-02-29T00:00:00Z").unwrap(),
     };
-    let outcome = backup_audit::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
+    let outcome = super::common::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
     let backup = outcome.delivered.iter().find(|d| d.plan == "daily_backup" && d.key.ends_with(".csv")).unwrap();
     assert!(backup.key.contains(
         "/2024/02/29/daily_backup/BACKUP_JOB_REPORT_daily_backup_2024-02-28T00:00:00Z_2024-02-29T00:00:00Z.csv"
@@ -136,7 +136,7 @@ fn report_plan_files_and_the_flat_layout_end_to_end() {
     let out = tempfile::tempdir().unwrap();
     let mut cfg = config(estate, "2024-03-02T04:00:00Z");
     cfg.report_plan_files = vec![described, bare];
-    let outcome = backup_audit::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
+    let outcome = super::common::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
     let keys: Vec<&str> = outcome.delivered.iter().map(|d| d.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -167,7 +167,7 @@ fn finished_jobs_without_a_completion_date_are_counted_not_reported() {
     )
     .unwrap();
     let out = tempfile::tempdir().unwrap();
-    let outcome = backup_audit::run(
+    let outcome = super::common::run(
         &config(dir.path().to_path_buf(), "2024-03-02T04:00:00Z"),
         &Delivery::to(LocalDir::new(out.path())),
     )
@@ -229,7 +229,7 @@ fn a_positional_load_with_the_athena_schema_puts_every_value_in_its_column() {
     let out = tempfile::tempdir().unwrap();
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate");
     let cfg = config(demo, "2026-11-24T03:00:00Z");
-    backup_audit::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
+    super::common::run(&cfg, &Delivery::to(LocalDir::new(out.path()))).unwrap();
     let files = tree(out.path());
     let stem = "audit/Backup/111111111111/us-east-1/2026/11/24/daily_backup_jobs/BACKUP_JOB_REPORT_daily_backup_jobs_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z";
     let json: serde_json::Value = serde_json::from_slice(&files[&format!("{stem}.json")]).unwrap();
@@ -279,8 +279,8 @@ fn path_to_root_comes_from_the_snapshots_list_parents() {
     std::fs::write(parents.join("ou-ab12-11111111.json"), parent("r-ab12", "ROOT")).unwrap();
     let out = tempfile::tempdir().unwrap();
     let outcome =
-        backup_audit::run(&config(estate, "2026-11-24T03:00:00Z"), &Delivery::to(LocalDir::new(out.path()))).unwrap();
-    assert_eq!(outcome.exit_code(false), 0, "list-parents is optional and present: {:?}", outcome.not_collected);
+        super::common::run(&config(estate, "2026-11-24T03:00:00Z"), &Delivery::to(LocalDir::new(out.path()))).unwrap();
+    assert_eq!(outcome.exit_code(false), 0, "list-parents is optional and present: {:?}", outcome.problems);
     let files = tree(out.path());
     let org = "audit/Backup/crossaccount/crossregion/2026/11/24/org_backup_jobs/BACKUP_JOB_REPORT_org_backup_jobs_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.csv";
     let mut reader = csv::Reader::from_reader(&files[org][..]);

@@ -109,11 +109,11 @@ fn each_plan_goes_to_its_own_delivery_channel_by_default() {
     create_bucket(&rt, &client, "reports-111122223333");
     let sinks = S3Sinks::new(client.clone(), rt.handle().clone(), S3Options::default());
     let cfg = config(fixture("basic"), "2024-03-02T04:00:00Z");
-    let outcome = backup_audit::run(&cfg, &Delivery::to_plan_buckets(sinks)).unwrap();
-    assert!(outcome.delivery_errors.is_empty(), "{:?}", outcome.delivery_errors);
+    let outcome = super::common::run(&cfg, &Delivery::to_plan_buckets(sinks)).unwrap();
+    assert!(outcome.failures().next().is_none(), "{:?}", outcome.problems);
     assert_eq!(outcome.exit_code(false), 4, "the fixture is partial by design");
     let local = tempfile::tempdir().unwrap();
-    backup_audit::run(&cfg, &Delivery::to(LocalDir::new(local.path()))).unwrap();
+    super::common::run(&cfg, &Delivery::to(LocalDir::new(local.path()))).unwrap();
     let got = objects(&rt, &client, "reports-111122223333");
     assert_eq!(
         got,

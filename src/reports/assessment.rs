@@ -7,7 +7,7 @@ use super::template::{Format, Template};
 use super::{EncodeOptions, RenderError, encode, sort_for};
 use crate::controls::{ControlSpec, Evaluation, Status};
 use crate::estate::Estate;
-use crate::{Assessment, Error};
+use polars::prelude::DataFrame;
 
 /// The terminal summary: framework, then control with counts, then the non-compliant and
 /// insufficient-data resources with their reasons (at most `limit` per control).
@@ -57,20 +57,23 @@ pub fn table(estate: &Estate, evaluation: &Evaluation, limit: usize) -> String {
     out
 }
 
-fn render(a: &Assessment, template: &str, format: Format, opts: EncodeOptions) -> Result<Vec<u8>, Error> {
+fn render(df: &DataFrame, template: &str, format: Format, opts: EncodeOptions) -> Result<Vec<u8>, RenderError> {
     let t = Template::built_in(template)?;
-    let df = if t.frame == "control_results" { &a.control_results } else { &a.resource_results };
     let sorted = sort_for(df.clone(), &t).map_err(|source| RenderError::Polars { template: t.name.clone(), source })?;
     Ok(encode::render(&sorted, &t, format, (0, 0), opts)?.to_vec())
 }
 
 /// `{"controls": [...], "resources": [...]}`, items keyed as the compliance reports are.
-pub fn json(a: &Assessment, opts: EncodeOptions) -> Result<Vec<u8>, Error> {
+pub fn json(
+    control_results: &DataFrame,
+    resource_results: &DataFrame,
+    opts: EncodeOptions,
+) -> Result<Vec<u8>, RenderError> {
     let items = |bytes: Vec<u8>| -> serde_json::Value {
         serde_json::from_slice::<serde_json::Value>(&bytes).map(|mut v| v["reportItems"].take()).unwrap_or_default()
     };
-    let controls = items(render(a, "CONTROL_COMPLIANCE_REPORT", Format::Json, opts)?);
-    let resources = items(render(a, "RESOURCE_COMPLIANCE_REPORT", Format::Json, opts)?);
+    let controls = items(render(control_results, "CONTROL_COMPLIANCE_REPORT", Format::Json, opts)?);
+    let resources = items(render(resource_results, "RESOURCE_COMPLIANCE_REPORT", Format::Json, opts)?);
     let mut out =
         serde_json::to_vec(&serde_json::json!({"controls": controls, "resources": resources})).unwrap_or_default();
     out.push(b'\n');
@@ -78,8 +81,8 @@ pub fn json(a: &Assessment, opts: EncodeOptions) -> Result<Vec<u8>, Error> {
 }
 
 /// The resource compliance report as CSV.
-pub fn csv(a: &Assessment, opts: EncodeOptions) -> Result<Vec<u8>, Error> {
-    render(a, "RESOURCE_COMPLIANCE_REPORT", Format::Csv, opts)
+pub fn csv(resource_results: &DataFrame, opts: EncodeOptions) -> Result<Vec<u8>, RenderError> {
+    render(resource_results, "RESOURCE_COMPLIANCE_REPORT", Format::Csv, opts)
 }
 
 /// The `controls` listing: each control, what it evaluates, its parameters.

@@ -1,12 +1,13 @@
-//! Command-line arguments (clap) and their translation into library configurations.
+//! The command's arguments (clap): what each subcommand accepts, with its defaults and
+//! environment variables.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::reports::{EncodeOptions, Format};
-use crate::time::{self, Millis};
-use crate::window::WindowSpec;
+use backup_audit::reports::{EncodeOptions, Format};
+use backup_audit::time::{self, Millis};
+use backup_audit::window::WindowSpec;
 
 /// Audits AWS Backup estates: Audit Manager compatible job and compliance reports, from AWS or
 /// from an estate snapshot, to a folder or S3.
@@ -134,7 +135,7 @@ pub struct AwsArgs {
     pub max_concurrency: usize,
     /// Attempts per AWS request, first try included; throttling and 5xx are retried with
     /// backoff (adaptive mode for collection, standard for S3).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = backup_audit::collect::DEFAULT_MAX_ATTEMPTS, env = "BACKUP_AUDIT_MAX_ATTEMPTS")]
     pub max_attempts: u32,
     /// Retry mode of collection: `adaptive` also slows the client down after throttling.
     #[arg(long, value_enum, default_value_t = RetryMode::Adaptive)]
@@ -157,8 +158,8 @@ pub struct AwsArgs {
 
 impl AwsArgs {
     /// The collector options.
-    pub fn collect(&self, now: Millis) -> crate::collect::CollectOptions {
-        crate::collect::CollectOptions {
+    pub fn collect(&self, now: Millis) -> backup_audit::collect::CollectOptions {
+        backup_audit::collect::CollectOptions {
             accounts: self.accounts.clone(),
             role_name: self.role_name.clone(),
             regions: self.regions.clone(),
@@ -182,11 +183,6 @@ pub enum RetryMode {
     Adaptive,
     /// Backoff only.
     Standard,
-}
-
-/// Whether `--source` asks for live collection.
-pub fn is_live(source: &std::path::Path) -> bool {
-    source.as_os_str() == "aws"
 }
 
 /// The window argument.
@@ -218,7 +214,7 @@ pub struct RunArgs {
     pub fail_on_noncompliant: bool,
     /// Split reports larger than this many bytes into `_1`, `_2`, … objects, each a complete
     /// CSV or JSON file (Audit Manager splits at 50 MB).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::DEFAULT_MAX_OBJECT_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = backup_audit::DEFAULT_MAX_OBJECT_BYTES)]
     pub max_object_bytes: usize,
     #[command(flatten)]
     pub s3: S3Args,
@@ -267,8 +263,8 @@ pub enum SseArg {
 
 impl S3Args {
     /// The client options (profile and attempts are shared with collection).
-    pub fn aws(&self, shared: &AwsArgs) -> crate::sinks::s3::AwsOptions {
-        crate::sinks::s3::AwsOptions {
+    pub fn aws(&self, shared: &AwsArgs) -> backup_audit::sinks::s3::AwsOptions {
+        backup_audit::sinks::s3::AwsOptions {
             region: self.s3_region.clone(),
             profile: shared.profile.clone(),
             endpoint_url: self.s3_endpoint_url.clone(),
@@ -278,8 +274,8 @@ impl S3Args {
     }
 
     /// The upload options.
-    pub fn options(&self) -> Result<crate::sinks::S3Options, String> {
-        use crate::sinks::s3::Sse;
+    pub fn options(&self) -> Result<backup_audit::sinks::S3Options, String> {
+        use backup_audit::sinks::s3::Sse;
         let sse = match (self.sse, &self.sse_kms_key_id) {
             (None, _) => None,
             (Some(SseArg::Aes256), Some(_)) => return Err("--sse-kms-key-id needs --sse aws:kms".into()),
@@ -291,7 +287,7 @@ impl S3Args {
         {
             return Err(format!("--expected-bucket-owner `{owner}` is not a 12-digit AWS account id"));
         }
-        Ok(crate::sinks::S3Options {
+        Ok(backup_audit::sinks::S3Options {
             expected_bucket_owner: self.expected_bucket_owner.clone(),
             sse,
             multipart_threshold: self.multipart_threshold,
@@ -441,18 +437,6 @@ impl SourceArgs {
                 WindowArg::Last24h => WindowSpec::Last24h,
             }),
         }
-    }
-
-    /// The library configuration (the clock is resolved by the caller).
-    pub fn config(&self, now: Millis) -> Result<crate::RunConfig, String> {
-        let mut cfg = crate::RunConfig::new(self.source.clone(), now);
-        cfg.window = self.window()?;
-        cfg.encode = self.encode();
-        cfg.account = self.account.clone();
-        cfg.region = self.region.clone();
-        cfg.framework_names = self.frameworks.clone();
-        cfg.framework_files = self.framework_files.clone();
-        Ok(cfg)
     }
 
     /// Writer options.
