@@ -38,7 +38,7 @@ pub fn register(path: &Path) -> Registered {
 }
 
 /// Registers a temporary folder (removed with everything in it).
-pub fn register_folder(path: &Path) -> Registered {
+fn register_folder(path: &Path) -> Registered {
     add(path, true)
 }
 
@@ -103,7 +103,7 @@ fn remove(paths: &[(PathBuf, bool)]) {
 }
 
 /// Removes every registered path now. Returns how many were registered.
-pub fn remove_all() -> usize {
+fn remove_all() -> usize {
     let paths = registered();
     remove(&paths);
     paths.len()

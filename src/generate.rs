@@ -598,7 +598,7 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
 
 /// The Backup resource type of a generated ARN.
 fn resource_type(arn: &str) -> &'static str {
-    match arn.split(':').nth(2).unwrap_or_default() {
+    match crate::arn::Arn::parse(arn).map_or("", |a| a.service) {
         "ec2" if arn.contains(":volume/") => "EBS",
         "ec2" => "EC2",
         "rds" if arn.contains(":cluster:") => "Aurora",

@@ -215,7 +215,7 @@ fn parse_time(field: &str, s: &str) -> Result<Millis, LambdaError> {
 }
 
 /// Reads an event: a scheduled event or a direct invoke.
-pub fn parse_event(event: &Value) -> Result<Request, LambdaError> {
+fn parse_event(event: &Value) -> Result<Request, LambdaError> {
     let scheduled = event.get("source").and_then(Value::as_str) == Some("aws.events")
         || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
     if scheduled {

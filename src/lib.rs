@@ -11,7 +11,7 @@
 //!   (records → DataFrames), [`controls`] (evaluate), [`reports`] (render), [`sinks`]
 //!   (deliver), [`manifest`] (the run's evidence);
 //! - beside them: [`generate`] (synthetic snapshots for demos and benchmarks);
-//! - below everything: [`layout`] (the snapshot's folder layout), [`window`], [`time`],
+//! - below everything: [`arn`], [`layout`] (the snapshot's folder layout), [`window`], [`time`],
 //!   [`cleanup`] (what an interrupted run leaves behind) and [`problem`] (kinds of problem
 //!   and exit codes).
 //!
@@ -33,6 +33,7 @@ pub mod sinks;
 
 pub mod generate;
 
+pub mod arn;
 pub mod cleanup;
 pub mod layout;
 pub mod problem;

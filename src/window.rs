@@ -44,11 +44,6 @@ impl Window {
     pub fn period(&self) -> (Millis, Millis) {
         (self.start, self.end)
     }
-
-    /// The jobs a report over this window shows.
-    pub fn job_filter(&self) -> crate::estate::JobFilter {
-        crate::estate::JobFilter { from: self.start, to: self.end, now: self.now }
-    }
 }
 
 #[cfg(test)]

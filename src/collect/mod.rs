@@ -1,5 +1,5 @@
 //! Live collection (`--source aws`): reads an AWS Backup estate through the AWS SDK and writes
-//! it as an estate snapshot, the folder layout [`crate::estate`] reads. The snapshot is the
+//! it as an estate snapshot, the folder layout ([`crate::layout`]) the estate stage reads. The snapshot is the
 //! contract both ways: a live run is "collect into a snapshot, then read it", so running
 //! offline on a saved snapshot gives the same reports as the live run at the same `now`, and
 //! the pages are byte-for-byte the service's responses (captured below the SDK's parser).
@@ -1162,12 +1162,11 @@ mod tests {
         let pages: Vec<_> = std::fs::read_dir(dir.join("list-backup-jobs")).unwrap().collect();
         assert_eq!(pages.len(), 4, "one page per slice: before, three slices");
         assert_eq!(every.num_calls(), 4);
-        let window = crate::window::WindowSpec::Last24h.resolve(opts.now);
-        let read = crate::estate::read(
-            root.path(),
-            &crate::estate::ReadOptions { jobs: Some(window.job_filter()), ..Default::default() },
-        )
-        .unwrap();
-        assert_eq!(read.backup_jobs.len(), 1, "the job that four slices returned is reported once");
+        // The reader keeps one job per JobId (the `basic` golden fixture has a duplicate id
+        // from overlapping pages), so the collector writes every page as it came.
+        for page in pages {
+            let text = std::fs::read_to_string(page.unwrap().path()).unwrap();
+            assert!(text.contains("\"dup\""), "{text}");
+        }
     }
 }

@@ -55,7 +55,7 @@ impl Status {
     }
 
     /// The control status of a set of resource verdicts (see the module docs).
-    pub fn aggregate(verdicts: impl IntoIterator<Item = Status>) -> Status {
+    fn aggregate(verdicts: impl IntoIterator<Item = Status>) -> Status {
         let (mut non, mut insufficient, mut compliant) = (false, false, false);
         for v in verdicts {
             match v {

@@ -8,38 +8,82 @@
 //! principals, by `aws:PrincipalArn` under ArnNotEquals, ArnNotLike, StringNotEquals or
 //! StringNotLike, and only principals named in `principalArnList`.
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
 use serde_json::Value;
 
 /// The actions that must be denied.
-pub const REQUIRED: [&str; 3] =
+const REQUIRED: [&str; 3] =
     ["backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle", "backup:PutBackupVaultAccessPolicy"];
 
-fn strings(v: Option<&Value>) -> Vec<&str> {
-    match v {
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+/// IAM's "a string or an array of strings" (and "a statement or an array of statements").
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(t) => std::slice::from_ref(t),
+            OneOrMany::Many(v) => v,
+        }
     }
 }
 
-fn wildcard_principal(p: Option<&Value>) -> bool {
+/// The parts of a policy document the control reads; other fields are ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Document {
+    statement: Option<OneOrMany<Statement>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Statement {
+    sid: Option<String>,
+    effect: Option<String>,
+    principal: Option<Principal>,
+    action: Option<OneOrMany<String>>,
+    resource: Option<OneOrMany<String>>,
+    condition: Option<Condition>,
+}
+
+/// `"*"`, or `{"AWS": …, "Service": …}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Principal {
+    Any(String),
+    Map(BTreeMap<String, OneOrMany<String>>),
+}
+
+fn strings(v: Option<&OneOrMany<String>>) -> Vec<&str> {
+    v.map_or(&[][..], OneOrMany::as_slice).iter().map(String::as_str).collect()
+}
+
+fn wildcard_principal(p: Option<&Principal>) -> bool {
     match p {
-        Some(Value::String(s)) => s == "*",
-        Some(Value::Object(m)) => m.get("AWS").is_some_and(|a| strings(Some(a)) == ["*"]),
-        _ => false,
+        Some(Principal::Any(s)) => s == "*",
+        Some(Principal::Map(m)) => m.get("AWS").is_some_and(|a| strings(Some(a)) == ["*"]),
+        None => false,
     }
 }
 
-/// Exempted principals of a condition block, or why the condition is not acceptable.
-fn exemptions(cond: Option<&Value>) -> Result<Vec<String>, String> {
-    let Some(cond) = cond else { return Ok(Vec::new()) };
-    let Some(ops) = cond.as_object() else { return Err("its Condition is not an object".into()) };
+/// A statement's `Condition`: operator → condition key → values.
+type Condition = BTreeMap<String, BTreeMap<String, OneOrMany<String>>>;
+
+/// Principals a condition block exempts, or why the condition is not acceptable.
+fn exemptions(cond: Option<&Condition>) -> Result<Vec<String>, String> {
+    let Some(ops) = cond else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for (op, body) in ops {
         if !matches!(op.as_str(), "ArnNotEquals" | "ArnNotLike" | "StringNotEquals" | "StringNotLike") {
             return Err(format!("its Condition uses {op}, which can narrow the denial"));
         }
-        for (key, values) in body.as_object().into_iter().flatten() {
+        for (key, values) in body {
             if !key.eq_ignore_ascii_case("aws:PrincipalArn") {
                 return Err(format!("its Condition tests {key}, which can narrow the denial"));
             }
@@ -52,30 +96,26 @@ fn exemptions(cond: Option<&Value>) -> Result<Vec<String>, String> {
 /// The verdict on one policy document: `Ok(reason)` when it passes, `Err(reason)` when not.
 pub fn evaluate(policy: &str, exempt: &[String]) -> Result<String, String> {
     let doc: Value = serde_json::from_str(policy).map_err(|e| format!("the access policy is not valid JSON ({e})"))?;
-    let statements: Vec<&Value> = match doc.get("Statement") {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(s @ Value::Object(_)) => vec![s],
-        _ => return Err("the access policy has no Statement".into()),
-    };
+    let doc: Document =
+        serde_json::from_value(doc).map_err(|e| format!("the access policy is not an IAM policy document ({e})"))?;
+    let Some(statements) = &doc.statement else { return Err("the access policy has no Statement".into()) };
+    let statements = statements.as_slice();
     let mut denied: Vec<&str> = Vec::new();
     let mut notes = Vec::new();
     for (i, s) in statements.iter().enumerate() {
-        if s.get("Effect").and_then(Value::as_str) != Some("Deny") {
+        if s.effect.as_deref() != Some("Deny") {
             continue;
         }
-        let sid = s
-            .get("Sid")
-            .and_then(Value::as_str)
-            .map_or_else(|| format!("statement {}", i + 1), |x| format!("statement `{x}`"));
-        if !wildcard_principal(s.get("Principal")) {
+        let sid = s.sid.as_deref().map_or_else(|| format!("statement {}", i + 1), |x| format!("statement `{x}`"));
+        if !wildcard_principal(s.principal.as_ref()) {
             notes.push(format!("{sid} does not apply to every principal"));
             continue;
         }
-        if !strings(s.get("Resource")).contains(&"*") {
+        if !strings(s.resource.as_ref()).contains(&"*") {
             notes.push(format!("{sid} does not cover every resource"));
             continue;
         }
-        match exemptions(s.get("Condition")) {
+        match exemptions(s.condition.as_ref()) {
             Err(why) => {
                 notes.push(format!("{sid}: {why}"));
                 continue;
@@ -87,7 +127,7 @@ pub fn evaluate(policy: &str, exempt: &[String]) -> Result<String, String> {
                 }
             }
         }
-        denied.extend(strings(s.get("Action")));
+        denied.extend(strings(s.action.as_ref()));
     }
     let missing: Vec<&str> = REQUIRED.iter().copied().filter(|a| !denied.contains(a)).collect();
     if missing.is_empty() {

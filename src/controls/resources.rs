@@ -1,8 +1,10 @@
 //! Resource identity: ARNs, AWS Backup resource types and their AWS Config types.
 
+use crate::arn::Arn;
+
 /// A backup-supported resource type: the AWS Backup short name and the AWS Config type
 /// (reference 1.1), in the order the reference lists them.
-pub const TYPES: &[(&str, &str)] = &[
+const TYPES: &[(&str, &str)] = &[
     ("Aurora", "AWS::RDS::DBCluster"),
     ("DynamoDB", "AWS::DynamoDB::Table"),
     ("EBS", "AWS::EC2::Volume"),
@@ -24,9 +26,7 @@ pub const RECOVERY_POINT_TYPE: &str = "AWS::Backup::RecoveryPoint";
 
 /// The AWS Backup short type of a resource ARN, if it is a type AWS Backup protects.
 pub fn short_type(arn: &str) -> Option<&'static str> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, service) = (parts.next()?, parts.next()?, parts.next()?);
-    let resource = arn.splitn(6, ':').nth(5)?;
+    let Arn { service, resource, .. } = Arn::parse(arn)?;
     Some(match service {
         "ec2" if resource.starts_with("instance/") => "EC2",
         "ec2" if resource.starts_with("volume/") => "EBS",
@@ -47,23 +47,15 @@ pub fn config_type(short: &str) -> Option<&'static str> {
     TYPES.iter().find(|(s, _)| s.eq_ignore_ascii_case(short)).map(|(_, c)| *c)
 }
 
-/// The short type of a Config type or of a short name in any case (`ebs`, `AWS::EC2::Volume`).
-pub fn normalise_type(t: &str) -> Option<&'static str> {
-    TYPES.iter().find(|(s, c)| s.eq_ignore_ascii_case(t) || c.eq_ignore_ascii_case(t)).map(|(s, _)| *s)
-}
-
 /// The id of a resource: the last component of its ARN (instance id, volume id, table name,
 /// bucket name, plan id, vault name, recovery point id).
 pub fn resource_id(arn: &str) -> &str {
-    let tail = arn.splitn(6, ':').nth(5).unwrap_or(arn);
-    tail.rsplit(['/', ':']).next().unwrap_or(tail)
+    Arn::parse(arn).map_or_else(|| arn.rsplit(['/', ':']).next().unwrap_or(arn), |a| a.resource_id())
 }
 
 /// Account and region of an ARN (`arn:aws:backup:us-west-2:111122223333:backup-vault:x`).
 pub fn arn_account_region(arn: &str) -> Option<(&str, &str)> {
-    let mut p = arn.splitn(6, ':');
-    let (_, _, _, region, account) = (p.next()?, p.next()?, p.next()?, p.next()?, p.next()?);
-    Some((account, region))
+    Arn::parse(arn).map(|a| (a.account, a.region))
 }
 
 #[cfg(test)]
@@ -86,7 +78,5 @@ mod tests {
         }
         assert_eq!(short_type("arn:aws:lambda:us-east-1:111122223333:function:f"), None);
         assert_eq!(resource_id("arn:aws:backup:us-east-1:111122223333:recovery-point:abc-1"), "abc-1");
-        assert_eq!(normalise_type("AWS::EFS::FileSystem"), Some("EFS"));
-        assert_eq!(normalise_type("storage gateway"), Some("Storage Gateway"));
     }
 }

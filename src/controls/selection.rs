@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::estate::model::BackupSelection;
 
 /// `*` matches any run of characters (including none); everything else is literal.
-pub fn glob(pattern: &str, text: &str) -> bool {
+fn glob(pattern: &str, text: &str) -> bool {
     let p = pattern.as_bytes();
     let t = text.as_bytes();
     let (mut pi, mut ti) = (0, 0);

@@ -20,11 +20,18 @@ pub struct JobFilter {
     pub now: Millis,
 }
 
+impl JobFilter {
+    /// The jobs a report over `window` shows.
+    pub fn of(window: &crate::window::Window) -> JobFilter {
+        JobFilter { from: window.start, to: window.end, now: window.now }
+    }
+}
+
 /// Job states that are still going: such a job belongs in every report made while it runs.
 ///
 /// BACKUP: CREATED, PENDING, RUNNING, ABORTING. COPY: CREATED, RUNNING, plus the transitional
 /// ABORTING, COMPLETING and FAILING of `CopyJobStatus`. RESTORE: CREATED, PENDING, RUNNING.
-pub fn is_active_state(state: &str) -> bool {
+fn is_active_state(state: &str) -> bool {
     matches!(state, "CREATED" | "PENDING" | "RUNNING" | "ABORTING" | "COMPLETING" | "FAILING")
 }
 

@@ -22,6 +22,7 @@ use super::error::ReadError;
 use super::jobs::{self, BackupJobRow, CopyJobRow, JobFilter, JobRecord, RestoreJobRow};
 use super::model::*;
 use super::{Dataset, Estate, Inputs, Plan, Scope, ScopeId, Selection, Vault};
+use crate::arn::Arn;
 
 /// How to read a snapshot.
 #[derive(Debug, Clone, Default)]
@@ -234,7 +235,7 @@ fn is_account_id(s: &str) -> bool {
 }
 
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `ap-southeast-5`, `cn-north-1`.
-pub fn is_region(s: &str) -> bool {
+fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2
@@ -334,9 +335,12 @@ fn sniff_account_region(dir: &Path) -> Result<(String, String), ReadError> {
 fn first_backup_arn(text: &str) -> Option<(String, String)> {
     let mut rest = text;
     while let Some(i) = rest.find("arn:aws") {
-        let parts: Vec<&str> = rest[i..].splitn(6, ':').collect();
-        if parts.len() == 6 && parts[2] == "backup" && is_region(parts[3]) && is_account_id(parts[4]) {
-            return Some((parts[4].to_string(), parts[3].to_string()));
+        if let Some(a) = Arn::parse(&rest[i..])
+            && a.service == "backup"
+            && is_region(a.region)
+            && is_account_id(a.account)
+        {
+            return Some((a.account.to_string(), a.region.to_string()));
         }
         rest = &rest[i + 7..];
     }
@@ -559,13 +563,7 @@ fn encoding_error(path: &Path, bytes: &[u8]) -> Option<ReadError> {
 fn check_folder(task: &Task, scope: &ScopeId, parsed: &Parsed) -> Result<(), ReadError> {
     let check = |what: &'static str, arn: Option<&str>, check_account: bool| -> Result<(), ReadError> {
         let Some(arn) = arn else { return Ok(()) };
-        // arn:partition:service:region:account:resource
-        let mut parts = arn.splitn(6, ':');
-        let (Some("arn"), Some(_), Some(_), Some(region), Some(account), Some(_)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Ok(());
-        };
+        let Some(Arn { region, account, .. }) = Arn::parse(arn) else { return Ok(()) };
         let contradiction = |field: &str, folder: &str, found: &str| {
             layout_err(
                 &task.path,

@@ -38,10 +38,7 @@ pub struct Frames {
     pub recovery_points: DataFrame,
     pub vaults: DataFrame,
     pub plan_rules: DataFrame,
-    pub copy_actions: DataFrame,
-    pub selections: DataFrame,
     pub protected_resources: DataFrame,
-    pub inventory: DataFrame,
     /// Account id and its Organizations path, for the job reports' "Path To Root".
     pub org_paths: DataFrame,
 }
@@ -66,12 +63,6 @@ impl<'r, R: Sync> Builder<'r, R> {
 
     pub(crate) fn str<F: Fn(&'r R) -> Option<&'r str>>(mut self, f: F) -> Self {
         let values: Vec<Option<&str>> = self.rows.iter().map(f).collect();
-        self.columns.push(Column::new(self.name(), values));
-        self
-    }
-
-    pub(crate) fn owned_str<F: Fn(&'r R) -> Option<String>>(mut self, f: F) -> Self {
-        let values: Vec<Option<String>> = self.rows.iter().map(f).collect();
         self.columns.push(Column::new(self.name(), values));
         self
     }
@@ -114,7 +105,7 @@ fn scope_of(estate: &Estate, i: usize) -> &ScopeId {
 pub fn build(estate: &Estate) -> Result<Frames, FrameError> {
     let ((backup_jobs, copy_jobs), (restore_jobs, recovery_points)) =
         rayon::join(|| (backup_jobs(estate), copy_jobs(estate)), || (restore_jobs(estate), recovery_points(estate)));
-    let (plan_rules, copy_actions) = plan_frames(estate);
+    let plan_rules = plan_rules(estate);
     Ok(Frames {
         backup_jobs: backup_jobs?,
         copy_jobs: copy_jobs?,
@@ -122,10 +113,7 @@ pub fn build(estate: &Estate) -> Result<Frames, FrameError> {
         recovery_points: recovery_points?,
         vaults: vaults(estate)?,
         plan_rules: plan_rules?,
-        copy_actions: copy_actions?,
-        selections: selections(estate)?,
         protected_resources: protected_resources(estate)?,
-        inventory: inventory(estate)?,
         org_paths: org_paths(estate)?,
     })
 }
@@ -285,20 +273,10 @@ struct RuleRow<'a> {
     rule: &'a crate::estate::model::BackupRule,
 }
 
-/// A copy action with its rule.
-struct CopyRow<'a> {
-    rule: &'a RuleRow<'a>,
-    action: &'a crate::estate::model::CopyAction,
-}
-
-fn plan_frames(e: &Estate) -> (Result<DataFrame, FrameError>, Result<DataFrame, FrameError>) {
+fn plan_rules(e: &Estate) -> Result<DataFrame, FrameError> {
     let rules: Vec<RuleRow> =
         e.plans.iter().flat_map(|plan| plan.rules.iter().flatten().map(move |rule| RuleRow { plan, rule })).collect();
-    let copies: Vec<CopyRow> = rules
-        .iter()
-        .flat_map(|rule| rule.rule.copy_actions.iter().map(move |action| CopyRow { rule, action }))
-        .collect();
-    let plan_rules = Builder::new("plan_rules", schema::PLAN_RULES, &rules)
+    Builder::new("plan_rules", schema::PLAN_RULES, &rules)
         .str(|r| Some(&scope_of(e, r.plan.scope).account))
         .str(|r| Some(&scope_of(e, r.plan.scope).region))
         .str(|r| Some(&r.plan.id))
@@ -317,50 +295,6 @@ fn plan_frames(e: &Estate) -> (Result<DataFrame, FrameError>, Result<DataFrame, 
         .bool(|r| r.rule.lifecycle.and_then(|l| l.opt_in_to_archive_for_supported_resources))
         .bool(|r| r.rule.enable_continuous_backup)
         .int(|r| Some(r.rule.copy_actions.len() as i64))
-        .finish();
-    let copy_actions = Builder::new("copy_actions", schema::COPY_ACTIONS, &copies)
-        .str(|c| Some(&scope_of(e, c.rule.plan.scope).account))
-        .str(|c| Some(&scope_of(e, c.rule.plan.scope).region))
-        .str(|c| Some(&c.rule.plan.id))
-        .str(|c| c.rule.rule.rule_id.as_deref())
-        .str(|c| Some(&c.rule.rule.rule_name))
-        .str(|c| Some(&c.action.destination_backup_vault_arn))
-        .int(|c| c.action.lifecycle.and_then(|l| l.delete_after_days))
-        .finish();
-    (plan_rules, copy_actions)
-}
-
-fn json_text<T: serde::Serialize>(v: &T) -> Option<String> {
-    serde_json::to_string(v).ok()
-}
-
-fn selections(e: &Estate) -> Result<DataFrame, FrameError> {
-    let rows: Vec<_> = e.selections.iter().filter_map(|s| s.selection.as_ref().map(|d| (s, d))).collect();
-    Builder::new("selections", schema::SELECTIONS, &rows)
-        .str(|(s, _)| Some(&scope_of(e, s.scope).account))
-        .str(|(s, _)| Some(&scope_of(e, s.scope).region))
-        .str(|(s, _)| Some(&s.plan_id))
-        .str(|(s, _)| Some(&s.selection_id))
-        .str(|(_, d)| Some(&d.selection_name))
-        .str(|(_, d)| d.iam_role_arn.as_deref())
-        .owned_str(|(_, d)| json_text(&d.resources))
-        .owned_str(|(_, d)| json_text(&d.not_resources))
-        .owned_str(|(_, d)| {
-            json_text(&d.list_of_tags.iter().map(|t| (&t.condition_key, &t.condition_value)).collect::<Vec<_>>())
-        })
-        .owned_str(|(_, d)| {
-            d.conditions.as_ref().and_then(|c| {
-                let pairs = |v: &[crate::estate::model::ConditionParameter]| {
-                    v.iter().map(|p| (p.condition_key.clone(), p.condition_value.clone())).collect::<Vec<_>>()
-                };
-                json_text(&[
-                    ("StringEquals", pairs(&c.string_equals)),
-                    ("StringNotEquals", pairs(&c.string_not_equals)),
-                    ("StringLike", pairs(&c.string_like)),
-                    ("StringNotLike", pairs(&c.string_not_like)),
-                ])
-            })
-        })
         .finish()
 }
 
@@ -378,26 +312,6 @@ fn protected_resources(e: &Estate) -> Result<DataFrame, FrameError> {
         .finish()
 }
 
-fn inventory(e: &Estate) -> Result<DataFrame, FrameError> {
-    Builder::new("inventory", schema::INVENTORY, &e.inventory)
-        .str(|(s, _)| Some(&scope_of(e, *s).account))
-        .str(|(s, _)| Some(&scope_of(e, *s).region))
-        .str(|(_, r)| Some(&r.resource_arn))
-        .owned_str(|(_, r)| {
-            let tags: std::collections::BTreeMap<&str, &str> =
-                r.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
-            json_text(&tags)
-        })
-        .str(|(s, r)| {
-            let id = r.resource_arn.rsplit('/').next().unwrap_or_default();
-            r.resource_arn
-                .contains(":instance/")
-                .then(|| e.instance_states.get(&(*s, id.to_string())).map(String::as_str))
-                .flatten()
-        })
-        .finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,10 +326,7 @@ mod tests {
             (&f.recovery_points, schema::RECOVERY_POINTS),
             (&f.vaults, schema::VAULTS),
             (&f.plan_rules, schema::PLAN_RULES),
-            (&f.copy_actions, schema::COPY_ACTIONS),
-            (&f.selections, schema::SELECTIONS),
             (&f.protected_resources, schema::PROTECTED_RESOURCES),
-            (&f.inventory, schema::INVENTORY),
             (&f.org_paths, schema::ORG_PATHS),
         ] {
             let got: Vec<(String, DataType)> =

@@ -199,31 +199,6 @@ pub const PLAN_RULES: &[(&str, Kind)] = &[
     ("copy_action_count", Int),
 ];
 
-/// The `CopyActions` of every rule: one row per action.
-pub const COPY_ACTIONS: &[(&str, Kind)] = &[
-    ("account_id", Str),
-    ("region", Str),
-    ("backup_plan_id", Str),
-    ("rule_id", Str),
-    ("rule_name", Str),
-    ("destination_backup_vault_arn", Str),
-    ("delete_after_days", Int),
-];
-
-/// `get-backup-selection`: one row per selection; list members as JSON text.
-pub const SELECTIONS: &[(&str, Kind)] = &[
-    ("account_id", Str),
-    ("region", Str),
-    ("backup_plan_id", Str),
-    ("selection_id", Str),
-    ("selection_name", Str),
-    ("iam_role_arn", Str),
-    ("resources", Str),
-    ("not_resources", Str),
-    ("list_of_tags", Str),
-    ("conditions", Str),
-];
-
 /// `list-protected-resources` merged with `describe-protected-resource`.
 pub const PROTECTED_RESOURCES: &[(&str, Kind)] = &[
     ("account_id", Str),
@@ -236,10 +211,6 @@ pub const PROTECTED_RESOURCES: &[(&str, Kind)] = &[
     ("latest_restore_execution_time_minutes", Int),
     ("latest_restore_job_creation_date", Time),
 ];
-
-/// `get-resources` (tagging API) with EC2 instance states from `describe-instances`.
-pub const INVENTORY: &[(&str, Kind)] =
-    &[("account_id", Str), ("region", Str), ("resource_arn", Str), ("tags", Str), ("instance_state", Str)];
 
 /// Control results: one row per (framework, control, account/region).
 pub const CONTROL_RESULTS: &[(&str, Kind)] = &[

@@ -126,7 +126,7 @@ impl<'c> Pipeline<'c> {
         let estate = estate::read(
             &source.dir,
             &ReadOptions {
-                jobs: jobs.then(|| window.job_filter()),
+                jobs: jobs.then(|| estate::JobFilter::of(&window)),
                 account: cfg.account.clone(),
                 region: cfg.region.clone(),
             },

@@ -454,11 +454,6 @@ fn starts_like_formula_bytes(s: &[u8]) -> bool {
     matches!(s.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
 }
 
-/// Whether a spreadsheet would read this cell as a formula.
-pub fn starts_like_formula(s: &str) -> bool {
-    matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ pub use template::{Format, Template, TemplateKind};
 use crate::time::Millis;
 
 /// Keeps the rows of `df` whose `account_id` and `region` a report covers.
-pub fn filter_scope(
+fn filter_scope(
     df: &DataFrame,
     accounts: &std::collections::BTreeSet<String>,
     regions: &std::collections::BTreeSet<String>,

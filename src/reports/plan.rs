@@ -76,7 +76,7 @@ impl PlanError {
 }
 
 /// Reads a `--report-plan-file`: the `describe-report-plan` shape, or a bare `ReportPlan`.
-pub fn read_plan_file(path: &Path) -> Result<ReportPlan, ReadError> {
+fn read_plan_file(path: &Path) -> Result<ReportPlan, ReadError> {
     let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: path.to_path_buf(), source })?;
     let value: serde_json::Value = estate::snapshot::parse_json(path, &bytes)?;
     if value.get("ReportPlan").is_some() {
@@ -88,9 +88,8 @@ pub fn read_plan_file(path: &Path) -> Result<ReportPlan, ReadError> {
 
 /// `arn:aws:backup:<region>:<account>:report-plan:…` → `(account, region)`.
 fn arn_scope(arn: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    (parts.len() == 6 && !parts[3].is_empty() && !parts[4].is_empty())
-        .then(|| (parts[4].to_string(), parts[3].to_string()))
+    let a = crate::arn::Arn::parse(arn)?;
+    (!a.region.is_empty() && !a.account.is_empty()).then(|| (a.account.to_string(), a.region.to_string()))
 }
 
 /// A plan's home: the folder it came from, or its ARN, or the only account/region there is.
@@ -172,7 +171,7 @@ pub fn resolve(estate: &Estate, plan: &ReportPlan, folder: Option<usize>) -> Res
 
 /// Every report plan of the estate, plus the extra plan files, resolved. Plans that cannot run
 /// come back as errors beside the ones that can.
-pub fn plan_all(estate: &Estate, extra: &[(PathBuf, ReportPlan)]) -> (Vec<PlannedReport>, Vec<PlanError>) {
+fn plan_all(estate: &Estate, extra: &[(PathBuf, ReportPlan)]) -> (Vec<PlannedReport>, Vec<PlanError>) {
     let mut ok = Vec::new();
     let mut failed = Vec::new();
     let plans = estate.report_plans.iter().map(|(s, p)| (Some(*s), p)).chain(extra.iter().map(|(_, p)| (None, p)));

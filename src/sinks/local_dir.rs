@@ -66,7 +66,8 @@ impl LocalDir {
     }
 
     /// How many temporary files of earlier runs were removed when the lock was taken.
-    pub fn stale_removed(&self) -> usize {
+    #[cfg(test)]
+    fn stale_removed(&self) -> usize {
         self.removed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
