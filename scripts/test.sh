@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command. Installs the S3 test server (moto) and the AWS CLI (for the snapshot script's
 # test), from PyPI into .venv, on first use;
-# starts it on 127.0.0.1, runs `cargo test` against it, and stops it.
-# Arguments are passed to `cargo test` (e.g. `scripts/test.sh s3::`).
+# starts it on 127.0.0.1, runs `cargo test` against it, and stops it. The tests that need these
+# servers are `#[ignore]`d with the reason under a plain `cargo test`; here they run too.
+# Arguments (a test name filter) are passed to `cargo test` (e.g. `scripts/test.sh s3::`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +32,4 @@ export BACKUP_AUDIT_TEST_AWS_CLI="$PWD/.venv/bin/aws"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 unset AWS_PROFILE
 echo "== S3 test server at $BACKUP_AUDIT_TEST_S3"
-cargo test "$@"
+cargo test "$@" -- --include-ignored

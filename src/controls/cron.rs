@@ -11,6 +11,15 @@
 //! a daily 01:00 `America/New_York` rule is daily across DST changes, and
 //! `cron(0 5 1,15 * ? *)` is at most 17 days apart (the 15th to the 1st of a 31-day month).
 //! The gap from the year's last run to the next year's first run counts.
+//!
+//! Why this module and not a cron crate (decision, December 2026): `croner` 2.1, the most
+//! complete Rust cron crate, was run against this dialect. Its six-field form reads the first
+//! field as seconds, so AWS's `0 12 * * ? *` became "minute 12 of every hour"; it has no year
+//! field (`0/15 * * * ? 2027` is refused); and it follows Vixie cron at a DST gap (a 02:30
+//! `America/New_York` run on 2026-03-08 moves to 03:00), where EventBridge Scheduler skips the
+//! run, which the truth tables below encode. With the year stripped and Quartz weekdays it
+//! agrees on `L`, `W` and `#`, but the year field and the DST rule would still need code of
+//! our own around it, so the parser stays here.
 
 use chrono::offset::LocalResult;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone};

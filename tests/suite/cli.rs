@@ -13,15 +13,74 @@ fn readme_demo_command_writes_every_plan() {
     let out = tempfile::tempdir().unwrap();
     let status = bin().args(["run", "--source"]).arg(demo()).arg("--out").arg(out.path()).output().unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+
+    // The manifest: a complete run of the demo's 21 plans (five templates in each of the two
+    // accounts and two regions, and one organisation-wide plan), every object in CSV and JSON.
+    let m = super::common::manifest(out.path());
+    assert_eq!(m["status"], "complete", "{m:#}");
+    let plans = m["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 21);
+    assert!(plans.iter().all(|p| p["status"] == "delivered"), "{plans:#?}");
+    for template in [
+        "BACKUP_JOB_REPORT",
+        "COPY_JOB_REPORT",
+        "RESTORE_JOB_REPORT",
+        "CONTROL_COMPLIANCE_REPORT",
+        "RESOURCE_COMPLIANCE_REPORT",
+    ] {
+        let per_scope = plans.iter().filter(|p| p["template"] == template && p["account"] != "crossaccount").count();
+        assert_eq!(per_scope, 4, "{template}");
+    }
+    let org = plans.iter().find(|p| p["name"] == "org_backup_jobs").unwrap();
+    assert_eq!((org["account"].as_str(), org["region"].as_str()), (Some("crossaccount"), Some("crossregion")));
+    assert_eq!(m["objects"].as_array().unwrap().len(), 41);
+
+    // Row counts a reader of the reports would see: the manifest's count is the file's.
     let files = tree(out.path());
-    let count = |template: &str| files.keys().filter(|k| k.contains(&format!("/{template}_"))).count();
-    assert!(
-        count("BACKUP_JOB_REPORT") >= 2 && count("COPY_JOB_REPORT") >= 1 && count("RESTORE_JOB_REPORT") >= 1,
-        "{:?}",
-        files.keys()
+    let day = "2026/11/24";
+    let period = "2026-11-23T00:00:00Z_2026-11-24T00:00:00Z";
+    let csv_rows = |key: &str| {
+        let body = files.get(key).unwrap_or_else(|| panic!("no `{key}` in {:?}", files.keys()));
+        csv::Reader::from_reader(body.as_slice()).records().count()
+    };
+    let scope = "audit/Backup/111111111111/us-east-1";
+    assert_eq!(
+        csv_rows(&format!("{scope}/{day}/daily_backup_jobs/BACKUP_JOB_REPORT_daily_backup_jobs_{period}.csv")),
+        11
     );
-    assert!(files.keys().any(|k| k.starts_with("audit/Backup/crossaccount/crossregion/")), "{:?}", files.keys());
-    assert!(files.values().any(|b| b.len() > 2000), "reports are not empty");
+    assert_eq!(csv_rows(&format!("{scope}/{day}/daily_copy_jobs/COPY_JOB_REPORT_daily_copy_jobs_{period}.csv")), 3);
+    assert_eq!(
+        csv_rows(&format!("{scope}/{day}/daily_restore_jobs/RESTORE_JOB_REPORT_daily_restore_jobs_{period}.csv")),
+        1
+    );
+    let controls = format!(
+        "{scope}/{day}/daily_control_compliance/CONTROL_COMPLIANCE_REPORT_daily_control_compliance_{period}.csv"
+    );
+    assert_eq!(csv_rows(&controls), 11, "one row per control of the framework");
+    let org_key = format!(
+        "audit/Backup/crossaccount/crossregion/{day}/org_backup_jobs/BACKUP_JOB_REPORT_org_backup_jobs_{period}.csv"
+    );
+    assert_eq!(csv_rows(&org_key), 42, "the organisation report holds every account's and region's jobs");
+
+    // A known verdict, with its reason: the hourly Tokyo plan keeps 7 days, not 35.
+    let resources: serde_json::Value = serde_json::from_slice(
+        &files[&format!(
+            "{scope}/{day}/daily_resource_compliance/RESOURCE_COMPLIANCE_REPORT_daily_resource_compliance_{period}.json"
+        )],
+    )
+    .unwrap();
+    let plan = resources["reportItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resourceId"] == "AWS::Backup::BackupPlan/02303d3f-4dae-8397-eeff-d79eb3daf841")
+        .expect("the hourly plan is evaluated");
+    assert_eq!(plan["controlName"], "BACKUP_PLAN_MIN_FREQUENCY_AND_MIN_RETENTION_CHECK");
+    assert_eq!(plan["resourceComplianceStatus"], "NON_COMPLIANT");
+    assert_eq!(
+        plan["evaluationReason"],
+        "no rule runs at least every 24 hours and keeps 35 days: rule `hourly` runs at least every 1 hour (cron(0 * * * ? *) Asia/Tokyo) and keeps 7 days"
+    );
 }
 
 #[test]
