@@ -273,15 +273,6 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
     let outcome = Pipeline::new(&cfg, clock)
         .run(&Goal::Reports, delivery)
         .map_err(|e| LambdaError::Pipeline(DisplayChain(&e).to_string()))?;
-    if let Some(c) = &outcome.collected {
-        tracing::info!(
-            requests = c.requests,
-            retries = c.retries,
-            files = c.files,
-            failures = c.failures.len(),
-            "collected the estate"
-        );
-    }
     let summary = json!({
         "status": if outcome.complete() { "complete" } else { "incomplete" },
         "exitCode": outcome.exit_code(false),

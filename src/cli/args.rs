@@ -137,9 +137,14 @@ pub struct AwsArgs {
     /// backoff (adaptive mode for collection, standard for S3).
     #[arg(long, default_value_t = backup_audit::collect::DEFAULT_MAX_ATTEMPTS, env = "BACKUP_AUDIT_MAX_ATTEMPTS")]
     pub max_attempts: u32,
-    /// Retry mode of collection: `adaptive` also slows the client down after throttling.
-    #[arg(long, value_enum, default_value_t = RetryMode::Adaptive)]
+    /// Retry mode of collection's AWS clients: `standard` retries throttling and server
+    /// errors with backoff; `adaptive` also applies the SDK's own client-side rate limit.
+    #[arg(long, value_enum, default_value_t = RetryMode::Standard)]
     pub retry_mode: RetryMode,
+    /// Pace each service of each account and region at the quota it answers with (`on`), or
+    /// send as fast as --max-concurrency allows (`off`). See the README's "Request costs".
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub rate_limit: Switch,
     /// How many days back the job lists are collected.
     #[arg(long, default_value_t = 30)]
     pub job_days: u32,
@@ -168,6 +173,7 @@ impl AwsArgs {
             max_concurrency: self.max_concurrency,
             max_attempts: self.max_attempts,
             adaptive_retry: self.retry_mode == RetryMode::Adaptive,
+            rate_limit: self.rate_limit == Switch::On,
             job_days: self.job_days,
             job_slices: self.job_slices,
             org_jobs: self.org_jobs,
@@ -176,13 +182,20 @@ impl AwsArgs {
     }
 }
 
+/// On or off.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Switch {
+    On,
+    Off,
+}
+
 /// The SDK retry mode of collection.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum RetryMode {
-    /// Backoff, plus a client-side rate limit that adapts to throttling.
-    Adaptive,
-    /// Backoff only.
+    /// Backoff only (the default; the rate limiter paces the requests).
     Standard,
+    /// Backoff, plus the SDK's client-side rate limit that adapts to throttling.
+    Adaptive,
 }
 
 /// The window argument.

@@ -35,6 +35,9 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::time::{self, Millis};
+mod limiter;
+
+pub use limiter::Limiter;
 pub use pager::{Page, paginate};
 pub use progress::{Progress, Quiet, TerminalProgress};
 
@@ -57,9 +60,12 @@ pub struct CollectOptions {
     pub max_concurrency: usize,
     /// Attempts per request, first try included.
     pub max_attempts: u32,
-    /// The SDK's adaptive retry mode (backoff plus a client-side rate limit that slows down
-    /// after throttling; the default), else the standard mode (backoff only).
+    /// The SDK's adaptive retry mode (backoff plus the SDK's own client-side rate limit),
+    /// else the standard mode (backoff only; the default).
     pub adaptive_retry: bool,
+    /// Pace each service of each account and region with a [`Limiter`] that finds its quota
+    /// (the default).
+    pub rate_limit: bool,
     /// How far back job lists reach, in days (the jobs API keeps about 30 days).
     pub job_days: u32,
     /// Time slices per job list, fetched concurrently.
@@ -81,7 +87,8 @@ impl CollectOptions {
             endpoint_url: None,
             max_concurrency: 32,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
-            adaptive_retry: true,
+            adaptive_retry: false,
+            rate_limit: true,
             job_days: 30,
             job_slices: 30,
             org_jobs: false,
@@ -144,6 +151,8 @@ pub struct Collected {
     pub requests: u64,
     /// Attempts beyond the first, over all requests (throttling, 5xx, timeouts).
     pub retries: u64,
+    /// Attempts the services throttled.
+    pub throttled: u64,
     pub failures: Vec<Failure>,
 }
 
@@ -152,6 +161,10 @@ struct Shared {
     permits: Semaphore,
     requests: AtomicU64,
     attempts: Arc<AtomicU64>,
+    /// Attempts the services throttled.
+    throttled: Arc<AtomicU64>,
+    /// Attempts per request, first try included.
+    max_attempts: u32,
     progress: Arc<dyn Progress>,
     files: AtomicU64,
     bytes: AtomicU64,
@@ -167,17 +180,39 @@ struct Scope {
     backup: aws_sdk_backup::Client,
     tagging: aws_sdk_resourcegroupstagging::Client,
     ec2: aws_sdk_ec2::Client,
+    /// One rate limiter per service of this account and region (none with `--rate-limit off`).
+    limits: Limits,
     dir: PathBuf,
     shared: Arc<Shared>,
 }
 
+/// The rate limiters of one account and region, one per service: quotas are per service,
+/// account and region.
+#[derive(Clone, Default)]
+struct Limits {
+    backup: Option<Arc<Limiter>>,
+    tagging: Option<Arc<Limiter>>,
+    ec2: Option<Arc<Limiter>>,
+}
+
+impl Limits {
+    fn new(on: bool) -> Limits {
+        let one = || on.then(|| Arc::new(Limiter::default()));
+        Limits { backup: one(), tagging: one(), ec2: one() }
+    }
+}
+
 /// Keeps the raw body of the response the SDK deserialised last (the successful attempt),
-/// and counts attempts.
+/// counts attempts, and tells the rate limiter whether each attempt was throttled.
 #[derive(Clone)]
 struct Capture {
     body: Arc<Mutex<Option<Vec<u8>>>>,
     attempts: Arc<AtomicU64>,
     progress: Arc<dyn Progress>,
+    limiter: Option<Arc<Limiter>>,
+    throttled: Arc<AtomicU64>,
+    /// When the request was handed to the SDK.
+    sent: std::time::Instant,
 }
 
 impl std::fmt::Debug for Capture {
@@ -209,15 +244,35 @@ impl Intercept for Capture {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let bytes = context.response().body().bytes().map(<[u8]>::to_vec);
+        let response = context.response();
+        let bytes = response.body().bytes().map(<[u8]>::to_vec);
+        let throttled = limiter::is_throttling(
+            response.status().as_u16(),
+            response.headers().get("x-amzn-errortype"),
+            bytes.as_deref().unwrap_or_default(),
+        );
+        if throttled {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(l) = &self.limiter {
+            let answer = if throttled { limiter::Answer::Throttled } else { limiter::Answer::Accepted };
+            l.record(answer, self.sent, std::time::Instant::now());
+        }
         *self.body.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
         Ok(())
     }
 }
 
 impl Capture {
-    fn new(shared: &Shared) -> Capture {
-        Capture { body: Arc::default(), attempts: Arc::new(AtomicU64::new(0)), progress: shared.progress.clone() }
+    fn new(shared: &Shared, limiter: Option<Arc<Limiter>>) -> Capture {
+        Capture {
+            body: Arc::default(),
+            attempts: Arc::new(AtomicU64::new(0)),
+            progress: shared.progress.clone(),
+            limiter,
+            throttled: shared.throttled.clone(),
+            sent: std::time::Instant::now(),
+        }
     }
 
     fn take(&self, shared: &Shared) -> Vec<u8> {
@@ -256,20 +311,45 @@ impl RequestError {
         RequestError { code, message }
     }
 
+    fn throttled(&self) -> bool {
+        self.code.as_deref().is_some_and(|c| limiter::is_throttling(400, Some(c), b""))
+    }
+
     fn not_found(&self) -> bool {
         self.code.as_deref() == Some("ResourceNotFoundException")
     }
 }
 
-/// Sends one request with a permit and captures its raw body: `(typed output, body bytes)`.
+/// Sends one request at its rate limiter's pace and with a concurrency permit, and captures
+/// its raw body: `(typed output, body bytes)`. The limiter is AWS Backup's unless named. With
+/// a limiter, a throttled attempt is not retried by the SDK but sent again here, at the
+/// limiter's pace (other errors keep the SDK's retries).
 macro_rules! captured {
-    ($scope:expr, $builder:expr) => {{
-        let _permit = $scope.shared.permits.acquire().await.expect("the semaphore is never closed");
-        let capture = Capture::new(&$scope.shared);
-        let result = $builder.customize().interceptor(capture.clone()).send().await;
-        $scope.shared.requests.fetch_add(1, Ordering::Relaxed);
-        let body = capture.take(&$scope.shared);
-        result.map(|out| (out, body)).map_err(RequestError::of)
+    ($scope:expr, $builder:expr) => {
+        captured!($scope.limits.backup, $scope, $builder)
+    };
+    ($limiter:expr, $scope:expr, $builder:expr) => {{
+        let request = $builder;
+        let mut tries = 1;
+        loop {
+            if let Some(l) = &$limiter {
+                l.acquire().await;
+            }
+            let _permit = $scope.shared.permits.acquire().await.expect("the semaphore is never closed");
+            let capture = Capture::new(&$scope.shared, $limiter.clone());
+            let result = request.clone().customize().interceptor(capture.clone()).send().await;
+            $scope.shared.requests.fetch_add(1, Ordering::Relaxed);
+            let body = capture.take(&$scope.shared);
+            let result = result.map(|out| (out, body)).map_err(RequestError::of);
+            match result {
+                Err(e) if $limiter.is_some() && e.throttled() && tries < $scope.shared.max_attempts => {
+                    tries += 1;
+                    $scope.shared.attempts.fetch_add(1, Ordering::Relaxed);
+                    $scope.shared.progress.retry();
+                }
+                other => break other,
+            }
+        }
     }};
 }
 
@@ -339,6 +419,8 @@ pub async fn collect(
         permits: Semaphore::new(opts.max_concurrency.max(1)),
         requests: AtomicU64::new(0),
         attempts: Arc::new(AtomicU64::new(0)),
+        throttled: Arc::new(AtomicU64::new(0)),
+        max_attempts: opts.max_attempts.max(1),
         progress,
         files: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
@@ -350,14 +432,19 @@ pub async fn collect(
     for (account, conf) in &accounts {
         for region in &regions {
             let region_conf = aws_config::Region::new(region.clone());
-            let backup = aws_sdk_backup::Client::from_conf(
-                aws_sdk_backup::config::Builder::from(conf).region(region_conf.clone()).build(),
-            );
-            let tagging = aws_sdk_resourcegroupstagging::Client::from_conf(
-                aws_sdk_resourcegroupstagging::config::Builder::from(conf).region(region_conf.clone()).build(),
-            );
-            let ec2 =
-                aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(conf).region(region_conf).build());
+            // With the rate limiter, throttled attempts are retried by `captured!` at the
+            // limiter's pace, not by the SDK at its own.
+            let mut backup = aws_sdk_backup::config::Builder::from(conf).region(region_conf.clone());
+            let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(conf).region(region_conf.clone());
+            let mut ec2 = aws_sdk_ec2::config::Builder::from(conf).region(region_conf);
+            if opts.rate_limit {
+                backup = backup.retry_classifier(limiter::LimiterRetries);
+                tagging = tagging.retry_classifier(limiter::LimiterRetries);
+                ec2 = ec2.retry_classifier(limiter::LimiterRetries);
+            }
+            let backup = aws_sdk_backup::Client::from_conf(backup.build());
+            let tagging = aws_sdk_resourcegroupstagging::Client::from_conf(tagging.build());
+            let ec2 = aws_sdk_ec2::Client::from_conf(ec2.build());
             let dir = out.join(account).join(region);
             std::fs::create_dir_all(&dir).map_err(|source| CollectError::Io { path: dir.clone(), source })?;
             let scope = Scope {
@@ -366,6 +453,7 @@ pub async fn collect(
                 backup,
                 tagging,
                 ec2,
+                limits: Limits::new(opts.rate_limit),
                 dir,
                 shared: shared.clone(),
             };
@@ -419,6 +507,7 @@ pub async fn collect(
         bytes: shared.bytes.load(Ordering::Relaxed),
         requests: shared.requests.load(Ordering::Relaxed),
         retries: shared.attempts.load(Ordering::Relaxed),
+        throttled: shared.throttled.load(Ordering::Relaxed),
         failures,
     })
 }
@@ -945,8 +1034,11 @@ async fn collect_rest(scope: Scope) -> Result<(), CollectError> {
     };
     let resources = async {
         list(&scope, "get-resources", |scope, token| async move {
-            let (out, bytes) =
-                captured!(scope, scope.tagging.get_resources().resources_per_page(100).set_pagination_token(token))?;
+            let (out, bytes) = captured!(
+                scope.limits.tagging,
+                scope,
+                scope.tagging.get_resources().resources_per_page(100).set_pagination_token(token)
+            )?;
             Ok(Page { bytes, next_token: out.pagination_token, names: Vec::new() })
         })
         .await
@@ -955,10 +1047,8 @@ async fn collect_rest(scope: Scope) -> Result<(), CollectError> {
     let instances = async {
         list(&scope, "describe-instances", |scope, token| async move {
             let out = {
-                let _permit = scope.shared.permits.acquire().await.expect("the semaphore is never closed");
-                scope.shared.requests.fetch_add(1, Ordering::Relaxed);
                 let request = scope.ec2.describe_instances().max_results(1000).set_next_token(token);
-                request.send().await.map_err(RequestError::of)?
+                captured!(scope.limits.ec2, scope, request)?.0
             };
             Ok(Page { bytes: instances_page(&out), next_token: out.next_token, names: Vec::new() })
         })
@@ -1057,11 +1147,14 @@ mod tests {
             backup,
             tagging,
             ec2,
+            limits: Limits::default(),
             dir: dir.to_path_buf(),
             shared: Arc::new(Shared {
                 permits: Semaphore::new(4),
                 requests: AtomicU64::new(0),
                 attempts: Arc::new(AtomicU64::new(0)),
+                throttled: Arc::new(AtomicU64::new(0)),
+                max_attempts: 3,
                 progress: Arc::new(Quiet),
                 files: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
@@ -1126,6 +1219,41 @@ mod tests {
         assert_eq!(second.num_calls(), 3, "two 503s, then the page");
         assert_eq!(scope.shared.attempts.load(Ordering::Relaxed), 2, "two retries counted");
         assert_eq!(scope.shared.requests.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn with_a_limiter_a_throttled_attempt_is_sent_again_by_the_collector_not_the_sdk() {
+        let throttling = || {
+            let mut r = Response::new(
+                StatusCode::try_from(400).unwrap(),
+                SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+            );
+            r.headers_mut().insert("x-amzn-ErrorType", "ThrottlingException");
+            r
+        };
+        let rule = mock!(Client::list_backup_jobs)
+            .sequence()
+            .http_response(throttling)
+            .times(2)
+            .http_response(|| http(page(&["a"], None)))
+            .build();
+        let with_classifier =
+            |c: aws_sdk_backup::config::Builder| fast_retries(c).retry_classifier(limiter::LimiterRetries);
+        let client = mock_client!(aws_sdk_backup, RuleMode::MatchAny, [&rule], with_classifier);
+        let dir = tempfile::tempdir().unwrap();
+        let mut scope = scope(client, dir.path());
+        let limiter = Arc::new(Limiter::default());
+        scope.limits.backup = Some(limiter.clone());
+
+        let (names, _) = jobs(&scope).await;
+
+        assert_eq!(names.unwrap(), vec!["a"]);
+        assert_eq!(rule.num_calls(), 3, "two throttled attempts, then the page");
+        // Each attempt went through `captured!` (and so through the limiter): three requests,
+        // none retried inside the SDK.
+        assert_eq!(scope.shared.requests.load(Ordering::Relaxed), 3);
+        assert_eq!(scope.shared.throttled.load(Ordering::Relaxed), 2);
+        assert_eq!(scope.shared.attempts.load(Ordering::Relaxed), 2, "two retries counted");
     }
 
     #[tokio::test]

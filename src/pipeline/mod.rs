@@ -349,6 +349,7 @@ impl<'c> Pipeline<'c> {
             bytes = collected.bytes,
             requests = collected.requests,
             retries = collected.retries,
+            throttled = collected.throttled,
             failures = collected.failures.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             snapshot = %dir.display(),

@@ -18,10 +18,14 @@ It speaks the wire protocols the real SDK clients use, so `backup-audit --source
 Which account and region a request is for comes from its SigV4 `Credential=` scope (region)
 and access key (`ASIA<account>`, else the default account). Faults are injected on request:
 `--latency-ms` per request, `--throttle-rate` (400 ThrottlingException), `--error-rate`
-(500), `--deny-regions` (403 AccessDeniedException for every request of those regions).
+(500), `--deny-regions` (403 AccessDeniedException for every request of those regions),
+and `--rate R` a quota: a token bucket of R requests a second (burst `--burst`, default R) per
+account, region and service, as AWS enforces them; a request without a token gets 400
+ThrottlingException.
 A refused region refuses STS too. Random faults use a seeded generator; none is injected on STS.
 
-`GET /__stats` (unsigned) answers {"requests": n, "throttled": n, "failed": n}.
+`GET /__stats` (unsigned) answers {"requests": n, "throttled": n, "failed": n, "accepted":
+{"<account>/<region>/<service>": n}} (accepted: counted only with `--rate`).
 
 Usage: python replay_server.py --estate DIR --port-file FILE [--account ID] [faults...]
 It loads the estate, binds a free port on 127.0.0.1, writes the port to FILE and serves.
@@ -248,7 +252,8 @@ class Handler(BaseHTTPRequestHandler):
         server = self.server
         if self.path == "/__stats":
             with server.lock:
-                stats = {"requests": server.requests, "throttled": server.throttled, "failed": server.failed}
+                stats = {"requests": server.requests, "throttled": server.throttled, "failed": server.failed,
+                         "accepted": {"/".join(k): n for k, n in sorted(server.accepted.items())}}
             return self.reply(200, encode(stats))
         auth = self.headers.get("Authorization", "")
         m = re.search(r"Credential=([^/]+)/\d+/([^/]+)/([^/]+)/", auth)
@@ -267,6 +272,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.organizations(payload)
         if server.latency:
             time.sleep(server.latency)
+        if server.rate and not server.take_token((account, region, service)):
+            with server.lock:
+                server.throttled += 1
+            return self.error(400, "ThrottlingException", "Rate exceeded")
         with server.lock:
             roll = server.random.random()
         if roll < server.throttle_rate:
@@ -373,6 +382,8 @@ def main():
     p.add_argument("--throttle-rate", type=float, default=0)
     p.add_argument("--error-rate", type=float, default=0)
     p.add_argument("--deny-regions", default="")
+    p.add_argument("--rate", type=float, default=0, help="quota: requests a second per account, region and service")
+    p.add_argument("--burst", type=float, help="token bucket size (default: --rate)")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
     started = time.time()
@@ -387,6 +398,25 @@ def main():
     server.random = random.Random(a.seed)
     server.lock = threading.Lock()
     server.requests = server.throttled = server.failed = 0
+    server.rate = a.rate
+    server.burst = a.burst if a.burst is not None else a.rate
+    server.accepted = {}
+    burst = a.burst if a.burst is not None else a.rate
+    buckets = {}
+
+    def take_token(key):
+        # A token bucket per key: `rate` tokens a second, at most `burst` saved up; full at start.
+        now = time.monotonic()
+        with server.lock:
+            tokens, last = buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - last) * server.rate)
+            ok = tokens >= 1
+            buckets[key] = (tokens - 1 if ok else tokens, now)
+            if ok:
+                server.accepted[key] = server.accepted.get(key, 0) + 1
+            return ok
+
+    server.take_token = take_token
     print(f"loaded {len(server.estate.scopes)} scopes in {time.time() - started:.1f} s", flush=True)
     with open(a.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
