@@ -1,7 +1,7 @@
 //! What can go wrong, in kinds every stage shares, and the one place exit codes come from.
 //!
-//! Each stage has its own error type (the snapshot reader's [`crate::estate::ReadError`], the
-//! collector's [`crate::collect::ReadError`], …) whose variants carry their context: the
+//! Each stage has its own error type (the snapshot reader's `estate::ReadError`, the
+//! collector's `collect::CollectError`, …) whose variants carry their context: the
 //! file and JSON path, the report plan, the framework and control. Each of those types says
 //! its [`Kind`]; [`exit_code`] turns the kinds of a run into the process exit code. This module
 //! sits below every stage and imports none of them.
