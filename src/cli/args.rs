@@ -156,6 +156,11 @@ pub struct AwsArgs {
     /// account); the accounts of --accounts then list no jobs of their own.
     #[arg(long)]
     pub org_jobs: bool,
+    /// Which accounts and regions get `describe-protected-resource` (one request per resource):
+    /// `needed` where a framework has the restore-time control, `all` everywhere (given
+    /// --framework-file, `all` is implied).
+    #[arg(long, value_enum, default_value_t = Details::Needed)]
+    pub protected_resource_details: Details,
     /// Keep the collected snapshot in this new folder (default: a temporary folder).
     #[arg(value_parser = non_empty_path, long, value_name = "DIR")]
     pub snapshot_dir: Option<PathBuf>,
@@ -174,12 +179,22 @@ impl AwsArgs {
             max_attempts: self.max_attempts,
             adaptive_retry: self.retry_mode == RetryMode::Adaptive,
             rate_limit: self.rate_limit == Switch::On,
+            all_details: self.protected_resource_details == Details::All,
             job_days: self.job_days,
             job_slices: self.job_slices,
             org_jobs: self.org_jobs,
             now,
         }
     }
+}
+
+/// Where per-resource details are collected.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Details {
+    /// Where a framework's control needs them.
+    Needed,
+    /// In every account and region.
+    All,
 }
 
 /// On or off.

@@ -70,6 +70,8 @@ fn config(s: &SourceArgs) -> Result<Config, Failure> {
         if collect.regions.is_empty() {
             collect.regions.extend(s.region.clone());
         }
+        // A framework file may have the restore-time control in any account and region.
+        collect.all_details |= !s.framework_files.is_empty();
         Source::Aws(AwsSource { collect, snapshot_dir: s.aws.snapshot_dir.clone() })
     } else {
         Source::Snapshot(s.source.clone())

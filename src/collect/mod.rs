@@ -66,6 +66,10 @@ pub struct CollectOptions {
     /// Pace each service of each account and region with a [`Limiter`] that finds its quota
     /// (the default).
     pub rate_limit: bool,
+    /// Collect `describe-protected-resource` in every account and region, not only where a
+    /// framework has the restore-time control (for frameworks given as files, evaluated
+    /// against the snapshot later).
+    pub all_details: bool,
     /// How far back job lists reach, in days (the jobs API keeps about 30 days).
     pub job_days: u32,
     /// Time slices per job list, fetched concurrently.
@@ -89,6 +93,7 @@ impl CollectOptions {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             adaptive_retry: false,
             rate_limit: true,
+            all_details: false,
             job_days: 30,
             job_slices: 30,
             org_jobs: false,
@@ -169,6 +174,8 @@ struct Shared {
     files: AtomicU64,
     bytes: AtomicU64,
     failures: Mutex<Vec<Failure>>,
+    /// Commands left out on purpose (`snapshot.json` `Skipped`).
+    skipped: Mutex<Vec<Failure>>,
     page_size: i32,
 }
 
@@ -425,6 +432,7 @@ pub async fn collect(
         files: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         failures: Mutex::new(Vec::new()),
+        skipped: Mutex::new(Vec::new()),
         page_size: 1000,
     });
     std::fs::create_dir_all(out).map_err(|source| CollectError::Io { path: out.to_path_buf(), source })?;
@@ -491,10 +499,18 @@ pub async fn collect(
     shared.progress.finish();
     let mut failures = std::mem::take(&mut *shared.failures.lock().unwrap_or_else(|e| e.into_inner()));
     failures.sort_by(|a, b| (&a.account, &a.region, &a.command).cmp(&(&b.account, &b.region, &b.command)));
+    let mut skipped = std::mem::take(&mut *shared.skipped.lock().unwrap_or_else(|e| e.into_inner()));
+    skipped.sort_by(|a, b| (&a.account, &a.region, &a.command).cmp(&(&b.account, &b.region, &b.command)));
+    let skipped: Vec<serde_json::Value> = skipped
+        .iter()
+        .map(|s| serde_json::json!({"Account": s.account, "Region": s.region, "Command": s.command, "Reason": s.error}))
+        .collect();
     let marker = serde_json::json!({
         "CollectedAt": time::format_millis(opts.now),
         "Collector": format!("{} {} --source aws", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
         "Failures": failures,
+        // Commands left out because no control of the account and region needs them.
+        "Skipped": skipped,
         // The accounts whose job lists hold the whole organisation's jobs (`--org-jobs`): the
         // other accounts' folders have no job lists, and the reader does not count them missing.
         "OrganizationJobLists": caller.iter().filter(|_| opts.org_jobs).collect::<Vec<_>>(),
@@ -646,6 +662,18 @@ impl Staged {
 }
 
 impl Scope {
+    /// Records a command left out on purpose: `snapshot.json` `Skipped` says so, and the
+    /// reader does not count it as a failure unless a control that needs it is evaluated.
+    fn skip(&self, command: &str, reason: &str) {
+        tracing::info!(account = %self.account, region = %self.region, command, "not needed: {reason}");
+        self.shared.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(Failure {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            command: command.to_string(),
+            error: reason.to_string(),
+        });
+    }
+
     fn fail(&self, command: &str, error: &str) {
         tracing::warn!(account = %self.account, region = %self.region, command, "not collected: {error}");
         self.shared.progress.failed();
@@ -734,7 +762,7 @@ async fn collect_scope(scope: Scope, opts: &CollectOptions, jobs: Jobs) -> Resul
         },
         collect_vaults(vaults),
         collect_plans(plans),
-        collect_rest(rest),
+        collect_rest(rest, opts),
     );
     a.and(b).and(c).and(d)
 }
@@ -982,27 +1010,13 @@ async fn collect_plans(scope: Scope) -> Result<(), CollectError> {
     b
 }
 
-async fn collect_rest(scope: Scope) -> Result<(), CollectError> {
-    let protected = async {
-        let arns = list(&scope, "list-protected-resources", |scope, token| async move {
-            let (out, bytes) = captured!(
-                scope,
-                scope.backup.list_protected_resources().max_results(scope.shared.page_size).set_next_token(token)
-            )?;
-            let names = out.results().iter().filter_map(|r| r.resource_arn().map(str::to_string)).collect();
-            Ok(Page { bytes, next_token: out.next_token, names })
-        })
-        .await?;
-        let Some(arns) = arns else { return Ok(()) };
-        per_entity(&scope, "describe-protected-resource", &arns, |scope, arn| async move {
-            match captured!(scope, scope.backup.describe_protected_resource().resource_arn(&arn)) {
-                Ok((_, bytes)) => Ok(Ok(Some((format!("{}.json", crate::layout::encode_key(&arn)), bytes)))),
-                Err(e) if e.not_found() => Ok(Ok(None)),
-                Err(e) => Ok(Err(e)),
-            }
-        })
-        .await
-    };
+async fn collect_rest(scope: Scope, opts: &CollectOptions) -> Result<(), CollectError> {
+    // `describe-protected-resource` (one request per resource) is evidence for two controls
+    // only: restore time, and the last recovery point (its `LastBackupTime`, which the reader
+    // prefers to the list's). It is collected when a framework of this account and region has
+    // one of them, when the frameworks could not all be read (to be safe), or with
+    // `all_details`.
+    let restore_time = Arc::new(std::sync::atomic::AtomicBool::new(opts.all_details));
     let frameworks = async {
         let names = list(&scope, "list-frameworks", |scope, token| async move {
             let (out, bytes) = captured!(scope, scope.backup.list_frameworks().max_results(100).set_next_token(token))?;
@@ -1010,10 +1024,56 @@ async fn collect_rest(scope: Scope) -> Result<(), CollectError> {
             Ok(Page { bytes, next_token: out.next_token, names })
         })
         .await?;
-        let Some(names) = names else { return Ok(()) };
-        per_entity(&scope, "describe-framework", &names, |scope, name| async move {
-            let r = captured!(scope, scope.backup.describe_framework().framework_name(&name));
-            Ok(r.map(|(_, bytes)| Some((format!("{name}.json"), bytes))))
+        let Some(names) = names else {
+            restore_time.store(true, Ordering::Relaxed);
+            return Ok(());
+        };
+        per_entity(&scope, "describe-framework", &names, |scope, name| {
+            let restore_time = restore_time.clone();
+            async move {
+                let r = captured!(scope, scope.backup.describe_framework().framework_name(&name));
+                let needs = match &r {
+                    Ok((out, _)) => {
+                        out.framework_controls().iter().any(|c| DETAIL_CONTROLS.contains(&c.control_name()))
+                    }
+                    Err(_) => true,
+                };
+                if needs {
+                    restore_time.store(true, Ordering::Relaxed);
+                }
+                Ok(r.map(|(_, bytes)| Some((format!("{name}.json"), bytes))))
+            }
+        })
+        .await
+    };
+    let listed = async {
+        list(&scope, "list-protected-resources", |scope, token| async move {
+            let (out, bytes) = captured!(
+                scope,
+                scope.backup.list_protected_resources().max_results(scope.shared.page_size).set_next_token(token)
+            )?;
+            let names = out.results().iter().filter_map(|r| r.resource_arn().map(str::to_string)).collect();
+            Ok(Page { bytes, next_token: out.next_token, names })
+        })
+        .await
+    };
+    let protected = async {
+        let (arns, frameworks) = tokio::join!(listed, frameworks);
+        frameworks?;
+        let Some(arns) = arns? else { return Ok(()) };
+        if !restore_time.load(Ordering::Relaxed) {
+            scope.skip(
+                "describe-protected-resource",
+                &format!("no framework of this account and region has {}", DETAIL_CONTROLS.join(" or ")),
+            );
+            return Ok(());
+        }
+        per_entity(&scope, "describe-protected-resource", &arns, |scope, arn| async move {
+            match captured!(scope, scope.backup.describe_protected_resource().resource_arn(&arn)) {
+                Ok((_, bytes)) => Ok(Ok(Some((format!("{}.json", crate::layout::encode_key(&arn)), bytes)))),
+                Err(e) if e.not_found() => Ok(Ok(None)),
+                Err(e) => Ok(Err(e)),
+            }
         })
         .await
     };
@@ -1055,13 +1115,15 @@ async fn collect_rest(scope: Scope) -> Result<(), CollectError> {
         .await
         .map(|_| ())
     };
-    let (a, b, c, d, e) = tokio::join!(protected, frameworks, report_plans, resources, instances);
+    let (a, c, d, e) = tokio::join!(protected, report_plans, resources, instances);
     a?;
-    b?;
     c?;
     d?;
     e
 }
+
+/// The controls whose evidence `describe-protected-resource` is (see `ControlId::needs`).
+const DETAIL_CONTROLS: [&str; 2] = ["RESTORE_TIME_FOR_RESOURCES_MEET_TARGET", "BACKUP_LAST_RECOVERY_POINT_CREATED"];
 
 /// A `describe-instances` page as the AWS CLI prints it, with the members backup-audit reads:
 /// each instance's `InstanceId` and `State` (`Code`, `Name`). EC2 answers in XML, so unlike the
@@ -1159,6 +1221,7 @@ mod tests {
                 files: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 failures: Mutex::new(Vec::new()),
+                skipped: Mutex::new(Vec::new()),
                 page_size: 1000,
             }),
         }

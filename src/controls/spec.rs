@@ -103,6 +103,20 @@ impl ControlId {
         }
     }
 
+    /// Whether the control reads `dataset` as evidence that the collector may leave out. Only
+    /// the restore-time and last-recovery-point controls read `describe-protected-resource`
+    /// (restore times; `LastBackupTime`), which the collector leaves out where no framework has
+    /// either.
+    pub fn needs(self, dataset: crate::layout::Dataset) -> bool {
+        matches!(
+            (self, dataset),
+            (
+                ControlId::RestoreTime | ControlId::LastRecoveryPointCreated,
+                crate::layout::Dataset::ProtectedResourceDetails
+            )
+        )
+    }
+
     /// The control of a `ControlName`.
     pub fn from_name(name: &str) -> Option<ControlId> {
         ControlId::ALL.into_iter().find(|c| c.name() == name)

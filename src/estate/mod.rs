@@ -101,6 +101,10 @@ pub struct Estate {
     /// Commands of the layout that the snapshot lacks for some account and region (optional
     /// commands left out): the run is partial, never "none found".
     pub not_collected: Vec<NotCollected>,
+    /// Commands the live collector left out on purpose (`snapshot.json` `Skipped`: no control
+    /// of that account and region needed them). Not collected either, but the run is partial
+    /// only if a control that needs one is evaluated there.
+    pub skipped: Vec<NotCollected>,
 }
 
 /// A command of the layout that was not collected for one account and region.

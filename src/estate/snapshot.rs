@@ -115,6 +115,20 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, ReadError> {
     let inputs = digest_inputs(dir, &tasks, parsed.iter().map(|(_, _, d)| d));
     let mut estate = assemble(out_scopes, parsed.into_iter().map(|(s, p, _)| (s, p)).collect());
     estate.inputs = inputs;
+    if let Some(m) = &marker {
+        estate.skipped = m
+            .skipped
+            .iter()
+            .filter_map(|k| {
+                Some(super::NotCollected {
+                    account: k.account.clone(),
+                    region: k.region.clone(),
+                    dataset: Dataset::from_command(&k.command)?,
+                    reason: format!("left out by the collector: {}", k.reason),
+                })
+            })
+            .collect();
+    }
     estate.collection_failures = marker.map(|m| m.failures.into_iter().map(String::from).collect()).unwrap_or_default();
     estate.not_collected = not_collected;
     tracing::debug!(
@@ -190,6 +204,12 @@ fn not_collected(
         emptied.entry((tasks[i].scope, tasks[i].dataset)).or_insert_with(|| tasks[i].path.clone());
     }
     let mut out = Vec::new();
+    let skipped = |scope: &Scope, d: Dataset| {
+        marker
+            .into_iter()
+            .flat_map(|m| &m.skipped)
+            .find(|k| k.account == scope.id.account && k.region == scope.id.region && k.command == d.command())
+    };
     for (i, scope) in scopes.iter().enumerate() {
         let org_jobs = marker.is_some_and(|m| {
             m.organization_job_lists.iter().any(|a| {
@@ -204,6 +224,8 @@ fn not_collected(
                 Some(path) => {
                     format!("`{}` is empty (0 bytes), which is what a failed `aws ... > file` leaves", path.display())
                 }
+                // Left out on purpose: only a control that needs it makes the run partial.
+                None if !scope.collected.contains(&d) && skipped(scope, d).is_some() => continue,
                 None if !scope.collected.contains(&d) => "no file or folder in the snapshot".to_string(),
                 None => continue,
             };
@@ -905,6 +927,20 @@ struct Marker {
     /// Accounts whose job lists are organisation-wide (`ByAccountId=*`, `--org-jobs`).
     #[serde(rename = "OrganizationJobLists", default)]
     organization_job_lists: Vec<String>,
+    /// Commands the collector left out because no control of the account and region needed
+    /// them.
+    #[serde(rename = "Skipped", default)]
+    skipped: Vec<MarkerSkipped>,
+}
+
+/// One entry of `snapshot.json` `Skipped`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MarkerSkipped {
+    account: String,
+    region: String,
+    command: String,
+    reason: String,
 }
 
 /// One entry of `snapshot.json` `Failures` (written by the live collector).

@@ -201,6 +201,17 @@ impl<'c> Pipeline<'c> {
         outcome.non_compliant = evaluation.any_non_compliant();
         outcome.warnings.extend(evaluation.warnings.iter().cloned());
         outcome.problems.extend(std::mem::take(&mut evaluation.errors).into_iter().map(Problem::Evaluate));
+        // A command the collector left out is missing evidence once a control that needs it is
+        // evaluated in that account and region (a framework file added after collection).
+        for k in &estate.skipped {
+            let needed = evaluation.results.iter().any(|r| {
+                let id = &estate.scopes[r.scope].id;
+                id.account == k.account && id.region == k.region && r.control.needs(k.dataset)
+            });
+            if needed {
+                outcome.problems.push(Problem::NotCollected(k.clone()));
+            }
+        }
         // Problems are the front doors' to report (the command prints them, the Lambda returns
         // them); warnings are only logged.
         for w in &outcome.warnings {

@@ -99,6 +99,62 @@ fn throttling_and_server_errors_still_give_identical_reports() {
 
 #[test]
 #[ignore = "needs the replay endpoint's Python packages that scripts/test.sh installs (.venv)"]
+fn per_resource_details_are_collected_only_where_a_control_needs_them() {
+    // One account and region whose framework has neither control that reads the details.
+    let estate = demo_estate();
+    let framework = estate.path().join("111111111111/eu-west-1/describe-framework/baseline_backup_controls.json");
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&framework).unwrap()).unwrap();
+    doc["FrameworkControls"].as_array_mut().unwrap().retain(|c| {
+        c["ControlName"] != "RESTORE_TIME_FOR_RESOURCES_MEET_TARGET"
+            && c["ControlName"] != "BACKUP_LAST_RECOVERY_POINT_CREATED"
+    });
+    std::fs::write(&framework, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let replay = Replay::start(estate.path(), &[]);
+    let keep = tempfile::tempdir().unwrap();
+    let snap = keep.path().join("snap");
+    let snap_arg: &'static str = Box::leak(snap.display().to_string().into_boxed_str());
+    let mut args = live_args(&[]);
+    args.extend(["--snapshot-dir", snap_arg]);
+    let (live, output) = run(&args, Some(&replay));
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!snap.join("111111111111/eu-west-1/describe-protected-resource").exists());
+    assert!(snap.join("111111111111/us-east-1/describe-protected-resource").is_dir());
+    let marker: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(snap.join("snapshot.json")).unwrap()).unwrap();
+    assert_eq!(
+        marker["Skipped"],
+        serde_json::json!([{
+            "Account": "111111111111",
+            "Region": "eu-west-1",
+            "Command": "describe-protected-resource",
+            "Reason": "no framework of this account and region has RESTORE_TIME_FOR_RESOURCES_MEET_TARGET or BACKUP_LAST_RECOVERY_POINT_CREATED",
+        }])
+    );
+    // The same reports as the offline run over the full folder: nothing read the details.
+    let (offline, output) = run(&["--source", estate.path().to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(tree(live.path()) == tree(offline.path()), "leaving out unneeded details changed the reports");
+
+    // A framework file with those controls, evaluated against that snapshot later:
+    // the control has no evidence there, so the run says it is partial (exit 4).
+    let with_restore_time = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/demo-estate/111111111111/us-east-1/describe-framework/baseline_backup_controls.json");
+    let out = bin()
+        .args(["evaluate", "--now", "2026-11-24T03:00:00Z", "--format", "csv", "--source", snap_arg])
+        .arg("--framework-file")
+        .arg(&with_restore_time)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("warning: account 111111111111 region eu-west-1: describe-protected-resource not collected: left out by the collector: no framework"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs the replay endpoint's Python packages that scripts/test.sh installs (.venv)"]
 fn at_a_quota_the_rate_limiter_keeps_throttling_rare_and_the_reports_identical() {
     let estate = demo_estate();
     let args = ["--source", "aws", "--regions", "us-east-1", "--job-slices", "3"];
