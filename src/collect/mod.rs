@@ -220,6 +220,9 @@ struct Capture {
     throttled: Arc<AtomicU64>,
     /// When the request was handed to the SDK.
     sent: std::time::Instant,
+    /// Whether the last attempt's answer was throttling, read from the raw response (an error
+    /// the SDK cannot parse is still recognised).
+    last_throttled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Capture {
@@ -261,6 +264,7 @@ impl Intercept for Capture {
         if throttled {
             self.throttled.fetch_add(1, Ordering::Relaxed);
         }
+        self.last_throttled.store(throttled, Ordering::Relaxed);
         if let Some(l) = &self.limiter {
             let answer = if throttled { limiter::Answer::Throttled } else { limiter::Answer::Accepted };
             l.record(answer, self.sent, std::time::Instant::now());
@@ -279,6 +283,7 @@ impl Capture {
             limiter,
             throttled: shared.throttled.clone(),
             sent: std::time::Instant::now(),
+            last_throttled: Arc::default(),
         }
     }
 
@@ -347,9 +352,10 @@ macro_rules! captured {
             let result = request.clone().customize().interceptor(capture.clone()).send().await;
             $scope.shared.requests.fetch_add(1, Ordering::Relaxed);
             let body = capture.take(&$scope.shared);
+            let throttled = capture.last_throttled.load(Ordering::Relaxed);
             let result = result.map(|out| (out, body)).map_err(RequestError::of);
             match result {
-                Err(e) if $limiter.is_some() && e.throttled() && tries < $scope.shared.max_attempts => {
+                Err(e) if $limiter.is_some() && (throttled || e.throttled()) && tries < $scope.shared.max_attempts => {
                     tries += 1;
                     $scope.shared.attempts.fetch_add(1, Ordering::Relaxed);
                     $scope.shared.progress.retry();

@@ -241,6 +241,21 @@ class Handler(BaseHTTPRequestHandler):
     def error(self, status, code, message):
         self.reply(status, encode({"__type": code, "message": message}), [("x-amzn-ErrorType", code)])
 
+    def fault(self, service, status, code, message):
+        """An injected fault in the service's own error format: EC2 answers in XML, and calls
+        its throttling `RequestLimitExceeded`."""
+        if service != "ec2":
+            return self.error(status, code, message)
+        if code == "ThrottlingException":
+            code = "RequestLimitExceeded"
+        data = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+                "<RequestID>replay</RequestID></Response>").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_GET(self):
         self.handle_request(b"")
 
@@ -275,17 +290,17 @@ class Handler(BaseHTTPRequestHandler):
         if server.rate and not server.take_token((account, region, service)):
             with server.lock:
                 server.throttled += 1
-            return self.error(400, "ThrottlingException", "Rate exceeded")
+            return self.fault(service, 400, "ThrottlingException", "Rate exceeded")
         with server.lock:
             roll = server.random.random()
         if roll < server.throttle_rate:
             with server.lock:
                 server.throttled += 1
-            return self.error(400, "ThrottlingException", "Rate exceeded")
+            return self.fault(service, 400, "ThrottlingException", "Rate exceeded")
         if roll < server.throttle_rate + server.error_rate:
             with server.lock:
                 server.failed += 1
-            return self.error(500, "ServiceUnavailableException", "injected server error")
+            return self.fault(service, 500, "ServiceUnavailableException", "injected server error")
         scope = server.estate.scopes.get((account, region))
         if scope is None:
             return self.error(403, "AccessDeniedException", f"account {account} has no region {region} here")
