@@ -544,6 +544,8 @@ pub fn generate(o: &GenerateOptions) -> std::io::Result<GenerateSummary> {
             })
             .collect();
         w.put(&base.join("list-frameworks.json"), &json!({ "Frameworks": summaries }))?;
+        // Like the collector, an empty list still leaves its (empty) detail folder: collected, none.
+        fs::create_dir_all(base.join("describe-framework"))?;
         for f in &frameworks {
             let name = f["FrameworkName"].as_str().unwrap_or_default();
             w.put(&base.join("describe-framework").join(format!("{name}.json")), f)?;
