@@ -81,7 +81,7 @@ struct State {
     /// The throttled share that is not the pace's doing (random throttling), learnt.
     tolerated: f64,
     /// The state before the last drop, until the next window tests the drop.
-    before_drop: Option<Drop>,
+    before_drop: Option<Lowered>,
     window_start: Instant,
     accepted: u32,
     throttled: u32,
@@ -93,9 +93,9 @@ struct State {
     last_sent: Instant,
 }
 
-/// What a drop of the pace is tested against.
+/// What a drop of the pace is tested against: the window before it.
 #[derive(Debug, Clone, Copy)]
-struct Drop {
+struct Lowered {
     rate: f64,
     share: f64,
     accepted_rate: f64,
@@ -219,7 +219,7 @@ impl Limiter {
         // far less; when it throttles at random, it accepts less in proportion to the pace and
         // throttles as often.
         let paced = s.rate;
-        let proportional = |before: &Drop| {
+        let proportional = |before: &Lowered| {
             let pace = paced / before.rate;
             (0.8 * pace..=(1.0 + pace) / 2.0).contains(&(accepted_rate / before.accepted_rate))
         };
@@ -235,7 +235,7 @@ impl Limiter {
         } else if share > threshold {
             // The first drop ends the fast start and is not tested: a burst the service had
             // saved up makes the window before it look faster than the service is.
-            s.before_drop = s.dropped_before.then_some(Drop { rate: s.rate, share, accepted_rate });
+            s.before_drop = s.dropped_before.then_some(Lowered { rate: s.rate, share, accepted_rate });
             s.dropped_before = true;
             s.fast_start = false;
             // The rate the service accepted once it began to throttle; the whole window's rate
@@ -277,29 +277,33 @@ impl Limiter {
     }
 }
 
-/// Whether an HTTP answer is throttling: 429, or a 400/503 whose error code says so (AWS
-/// services differ: `ThrottlingException`, `TooManyRequestsException`, `Throttling`,
-/// `RequestLimitExceeded`, `SlowDown`, `ProvisionedThroughputExceededException`).
+/// AWS error codes that mean throttling (services differ).
+const THROTTLING_CODES: [&str; 7] = [
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "Throttling",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+];
+
+/// Whether an error code (or a text that carries one) names throttling.
+pub fn is_throttling_code(code: &str) -> bool {
+    THROTTLING_CODES.iter().any(|c| code.contains(c))
+}
+
+/// Whether an HTTP answer is throttling: 429, or a 400/503 whose error code says so.
+/// REST-JSON carries the code in `x-amzn-ErrorType`; query and XML protocols in the body.
 pub fn is_throttling(status: u16, error_type: Option<&str>, body: &[u8]) -> bool {
-    const CODES: [&str; 7] = [
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "ProvisionedThroughputExceededException",
-        "RequestThrottled",
-    ];
-    if status == 429 {
-        return true;
+    match status {
+        429 => true,
+        400 | 503 => {
+            error_type.is_some_and(is_throttling_code)
+                || std::str::from_utf8(&body[..body.len().min(512)]).is_ok_and(is_throttling_code)
+        }
+        _ => false,
     }
-    if !matches!(status, 400 | 503) {
-        return false;
-    }
-    let named = |s: &str| CODES.iter().any(|c| s.contains(c));
-    // REST-JSON carries the code in `x-amzn-ErrorType` (`Code:namespace` optional); query and
-    // XML protocols in the body.
-    error_type.is_some_and(named) || std::str::from_utf8(&body[..body.len().min(512)]).is_ok_and(named)
 }
 
 /// Forbids the SDK to retry a throttled attempt: with a limiter, `captured!` sends it again at

@@ -324,7 +324,7 @@ impl RequestError {
     }
 
     fn throttled(&self) -> bool {
-        self.code.as_deref().is_some_and(|c| limiter::is_throttling(400, Some(c), b""))
+        self.code.as_deref().is_some_and(limiter::is_throttling_code)
     }
 
     fn not_found(&self) -> bool {

@@ -99,6 +99,12 @@ impl<'c> Pipeline<'c> {
     pub fn run(&self, goal: &Goal, delivery: &Delivery) -> Result<Outcome, Problem> {
         let cfg = self.config;
         let mut timings = Timings::default();
+        // An ad-hoc report's template, loaded once and first: an unknown name stops the run
+        // before anything is collected or read.
+        let adhoc = match goal {
+            Goal::Report { template, .. } => Some(Template::built_in(template)?),
+            _ => None,
+        };
 
         // 1. source
         let t = Instant::now();
@@ -120,8 +126,7 @@ impl<'c> Pipeline<'c> {
         let t = Instant::now();
         let jobs = match goal {
             Goal::Reports => true,
-            Goal::Report { template, .. } => Template::built_in(template)?.kind == TemplateKind::Job,
-            _ => false,
+            _ => adhoc.as_ref().is_some_and(|t| t.kind == TemplateKind::Job),
         };
         let estate = estate::read(
             &source.dir,
@@ -150,15 +155,11 @@ impl<'c> Pipeline<'c> {
         );
         outcome.inputs = estate.inputs.clone();
         outcome.problems.extend(estate.collection_failures.iter().cloned().map(Problem::CollectionFailure));
-        let template_reads = match goal {
-            Goal::Report { template, .. } => Some(Template::built_in(template)?),
-            _ => None,
-        };
         outcome.problems.extend(
             estate
                 .not_collected
                 .iter()
-                .filter(|n| template_reads.as_ref().is_none_or(|t| t.reads(n.dataset)))
+                .filter(|n| adhoc.as_ref().is_none_or(|t| t.reads(n.dataset)))
                 .cloned()
                 .map(Problem::NotCollected),
         );
@@ -192,7 +193,7 @@ impl<'c> Pipeline<'c> {
         let t = Instant::now();
         let needs_controls = match goal {
             Goal::Reports => planned.iter().any(|p| p.template.kind == TemplateKind::Compliance),
-            Goal::Report { .. } => template_reads.as_ref().is_some_and(|t| t.kind == TemplateKind::Compliance),
+            Goal::Report { .. } => adhoc.as_ref().is_some_and(|t| t.kind == TemplateKind::Compliance),
             _ => true,
         };
         let mut evaluation =
@@ -230,9 +231,9 @@ impl<'c> Pipeline<'c> {
                 drop((evaluation, frames, estate));
                 self.deliver_plans(&planned, missing, &report_frames, window, delivery, &mut outcome, &mut timings)?;
             }
-            Goal::Report { template, format } => {
+            Goal::Report { format, .. } => {
                 drop((frames, estate));
-                let template = Template::built_in(template)?;
+                let template = adhoc.expect("loaded above for an ad-hoc report");
                 let t = Instant::now();
                 let frame = report_frames.get(&template.frame).clone();
                 let polars = |source| RenderError::Polars { template: template.name.clone(), source };
