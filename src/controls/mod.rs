@@ -1,17 +1,23 @@
 //! Evaluate stage: AWS Backup Audit Manager's eleven controls over the estate.
 //!
-//! [`spec`] holds the control definitions (data in `controls/`), [`engine`] evaluates them,
-//! and [`cron`], [`selection`], [`policy`] and [`resources`] are the domain rules the engine
-//! applies: schedules, backup selections, vault access policies and resource identity.
+//! [`spec`] holds the control definitions (data in `controls/`), [`checks`] the eleven
+//! controls as types with typed parameters, [`index`] the estate indexed once for them, and
+//! [`engine`] runs them in report order. [`cron`], [`selection`], [`policy`] and [`resources`]
+//! are the domain rules the controls apply: schedules, backup selections, vault access
+//! policies and resource identity.
 
+pub mod checks;
 pub mod cron;
 pub mod engine;
+pub mod index;
 pub mod policy;
 pub mod resources;
 pub mod selection;
 pub mod spec;
 
-pub use engine::{ControlResult, EvalError, Evaluation, FrameworkRun, Status, Verdict, evaluate};
+pub use engine::{
+    ControlResult, Counts, EvalError, Evaluation, Evaluator, FrameworkRun, Status, Unit, Verdict, evaluate,
+};
 pub use spec::{ControlId, ControlSpec, ControlSpecError};
 
 use std::path::PathBuf;

@@ -16,13 +16,13 @@
 //! Every command and the Lambda build a [`Config`], pick a [`Goal`] and call [`Pipeline::run`].
 //! A goal only decides where the run stops and what it renders; the order is [`Pipeline::run`]'s.
 
+mod deliver;
 mod outcome;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rayon::prelude::*;
 use tracing::{info, warn};
 
 pub use outcome::{Delivered, Outcome, PlanOutcome, PlanStatus, Problem, SourceInfo, Timings};
@@ -30,13 +30,12 @@ pub use outcome::{Delivered, Outcome, PlanOutcome, PlanStatus, Problem, SourceIn
 use crate::cleanup::TemporarySnapshot;
 use crate::collect::{self, Collected, Progress};
 use crate::config::{Config, Source};
-use crate::controls::{self, Evaluation};
-use crate::estate::{self, Estate, ReadOptions};
-use crate::frames::{self, Frames};
-use crate::reports::{self, Format, PlanError, PlannedReport, RenderError, Template, TemplateKind};
+use crate::controls::{self, Evaluator};
+use crate::estate::{self, ReadOptions};
+use crate::frames;
+use crate::reports::{self, Format, PlanError, PlannedReport, Template, TemplateKind};
 use crate::sinks::{Delivery, Sink};
 use crate::time::{self, Millis};
-use crate::window::Window;
 
 /// What a run is for: which stages it reaches and what it renders.
 #[derive(Debug, Clone)]
@@ -184,99 +183,195 @@ impl<'c> Pipeline<'c> {
             planned = plans;
         }
 
-        // 3. frames
+        // 3. frames: only the job reports read them (Polars joins the job windows with plan
+        // rules, vaults and recovery points); the controls read the typed estate.
         let t = Instant::now();
-        let frames = frames::build(&estate)?;
+        let needs_jobs = match goal {
+            Goal::Reports => planned.iter().any(|p| p.template.kind == TemplateKind::Job),
+            _ => adhoc.as_ref().is_some_and(|t| t.kind == TemplateKind::Job),
+        };
+        let job_frames = match needs_jobs {
+            true => Some(reports::job_report::build(&frames::build(&estate)?)?),
+            false => None,
+        };
         timings.frames = t.elapsed();
 
-        // 4. evaluate
+        // 4. evaluate: frameworks checked and the estate indexed here; the controls themselves
+        // run while the reports stream (5 and 6), or at once for `evaluate`.
         let t = Instant::now();
         let needs_controls = match goal {
             Goal::Reports => planned.iter().any(|p| p.template.kind == TemplateKind::Compliance),
             Goal::Report { .. } => adhoc.as_ref().is_some_and(|t| t.kind == TemplateKind::Compliance),
             _ => true,
         };
-        let mut evaluation =
-            if needs_controls { self.evaluate(&estate, &frames, source.now)? } else { Evaluation::default() };
+        let specs = if needs_controls { controls::spec::built_in()? } else { Vec::new() };
+        let (runs, framework_errors) = match needs_controls {
+            true => controls::frameworks_to_run(&estate, &cfg.framework_names, &cfg.framework_files)?,
+            false => (Vec::new(), Vec::new()),
+        };
         timings.evaluate = t.elapsed();
-        outcome.non_compliant = evaluation.any_non_compliant();
-        outcome.warnings.extend(evaluation.warnings.iter().cloned());
-        outcome.problems.extend(std::mem::take(&mut evaluation.errors).into_iter().map(Problem::Evaluate));
-        // A command the collector left out is missing evidence once a control that needs it is
-        // evaluated in that account and region (a framework file added after collection).
-        for k in &estate.skipped {
-            let needed = evaluation.results.iter().any(|r| {
-                let id = &estate.scopes[r.scope].id;
-                id.account == k.account && id.region == k.region && r.control.needs(k.dataset)
-            });
-            if needed {
-                outcome.problems.push(Problem::NotCollected(k.clone()));
-            }
-        }
-        // Problems are the front doors' to report (the command prints them, the Lambda returns
-        // them); warnings are only logged.
-        for w in &outcome.warnings {
-            warn!("{w}");
-        }
 
-        // 5. render and 6. deliver
-        let t = Instant::now();
-        let report_frames = ReportFrames::build(&estate, &frames, &evaluation, source.now)?;
-        timings.evaluate += t.elapsed();
-        match goal {
-            Goal::Reports => {
-                let missing: Vec<Vec<String>> =
-                    planned.iter().map(|p| missing_inputs(p, &estate.not_collected)).collect();
-                // The report frames hold all that is printed from here on: free the rest.
-                drop((evaluation, frames, estate));
-                self.deliver_plans(&planned, missing, &report_frames, window, delivery, &mut outcome, &mut timings)?;
-            }
-            Goal::Report { format, .. } => {
-                drop((frames, estate));
-                let template = adhoc.expect("loaded above for an ad-hoc report");
-                let t = Instant::now();
-                let frame = report_frames.get(&template.frame).clone();
-                let polars = |source| RenderError::Polars { template: template.name.clone(), source };
-                let sorted = reports::sort_for(frame, &template).map_err(polars)?;
-                let rendered = reports::encode::render(&sorted, &template, *format, window.period(), cfg.encode)?;
-                let key = format!(
-                    "{}_{}_{}.{}",
-                    template.name,
-                    time::format_seconds(window.start),
-                    time::format_seconds(window.end),
-                    format.extension()
-                );
-                timings.render = t.elapsed();
-                let sink = delivery.fixed().ok_or_else(|| Problem::setup("an ad-hoc report needs one destination"))?;
-                let t = Instant::now();
-                let file = reports::ReportFile {
-                    plan: String::new(),
-                    template: template.name,
-                    format: *format,
-                    key,
-                    rendered,
-                };
-                let delivered = put(&*sink, &file, file.key.clone(), 1, 1, &file.rendered.body())?;
-                outcome.delivered.push(delivered);
-                timings.write = t.elapsed();
-            }
+        let evaluation = match goal {
             Goal::Evaluate(format) => {
                 let t = Instant::now();
+                let (evaluation, verdicts) = controls::evaluate(&estate, &runs, &specs, source.now);
+                timings.evaluate += t.elapsed();
+                let t = Instant::now();
+                let ctx = (&estate, source.now, window.period());
                 let text = match format {
-                    EvaluateFormat::Table => reports::assessment::table(&estate, &evaluation, 10).into_bytes(),
-                    EvaluateFormat::Json => reports::assessment::json(
-                        &report_frames.control_results,
-                        &report_frames.resource_results,
-                        cfg.encode,
-                    )?,
-                    EvaluateFormat::Csv => reports::assessment::csv(&report_frames.resource_results, cfg.encode)?,
+                    EvaluateFormat::Table => {
+                        reports::assessment::table(&estate, &evaluation, &verdicts, 10).into_bytes()
+                    }
+                    EvaluateFormat::Json => reports::assessment::json(ctx, &evaluation, &verdicts, cfg.encode)?,
+                    EvaluateFormat::Csv => reports::assessment::csv(ctx, &evaluation, &verdicts, cfg.encode)?,
                 };
                 timings.render = t.elapsed();
                 let sink = delivery.fixed().ok_or_else(|| Problem::setup("evaluate needs one destination"))?;
                 let body = reports::encode::Body { slices: vec![&text], rows: 0 };
                 sink.put("evaluate", &body, "text/plain; charset=utf-8")?;
+                Some(evaluation)
+            }
+            Goal::Reports | Goal::Report { .. } => {
+                // 5. render and 6. deliver, streamed: one target per plan (or the ad-hoc report).
+                let mut targets = Vec::new();
+                let mut owners = Vec::new();
+                let mut plan_outcomes: Vec<PlanOutcome> = planned.iter().map(PlanOutcome::planned).collect();
+                match &adhoc {
+                    Some(template) => {
+                        let format = match goal {
+                            Goal::Report { format, .. } => *format,
+                            _ => unreachable!("an ad-hoc template comes with Goal::Report"),
+                        };
+                        let sink =
+                            delivery.fixed().ok_or_else(|| Problem::setup("an ad-hoc report needs one destination"))?;
+                        let key = format!(
+                            "{}_{}_{}.{}",
+                            template.name,
+                            time::format_seconds(window.start),
+                            time::format_seconds(window.end),
+                            format.extension()
+                        );
+                        targets.push(deliver::Target {
+                            plan: None,
+                            template,
+                            files: vec![(format, key)],
+                            sink,
+                            max_bytes: usize::MAX,
+                        });
+                    }
+                    None => {
+                        for (i, p) in planned.iter().enumerate() {
+                            match delivery.sink_for(&p.plan) {
+                                Ok(sink) => {
+                                    let files = p.formats.iter().map(|&f| (f, p.key(f, window.period()))).collect();
+                                    targets.push(deliver::Target {
+                                        plan: Some(p),
+                                        template: &p.template,
+                                        files,
+                                        sink,
+                                        max_bytes: cfg.max_object_bytes,
+                                    });
+                                    owners.extend(p.formats.iter().map(|_| i));
+                                }
+                                Err(e) => {
+                                    let plan = &mut plan_outcomes[i];
+                                    plan.status = PlanStatus::Failed;
+                                    plan.errors.push(crate::problem::DisplayChain(&e).to_string());
+                                    outcome.problems.push(Problem::Deliver(e));
+                                }
+                            }
+                        }
+                    }
+                }
+                let evaluator = needs_controls.then(|| Evaluator::new(&estate, &runs, &specs, source.now));
+                let cx =
+                    deliver::Context { estate: &estate, now: source.now, period: window.period(), encode: cfg.encode };
+                let t = Instant::now();
+                let before = (timings.evaluate, timings.render);
+                let (evaluation, files) = crate::sinks::stream::with_writers(|w| {
+                    deliver::stream(w, &cx, &targets, job_frames.as_ref(), evaluator, &mut timings)
+                });
+                let evaluation = evaluation?;
+                // The writers run beside rendering; `write` is what was left after the last row.
+                timings.write = t.elapsed().saturating_sub((timings.evaluate - before.0) + (timings.render - before.1));
+                // Objects, by plan (or the ad-hoc report).
+                for (n, file) in files.into_iter().enumerate() {
+                    let parts = file.parts.len();
+                    let mut delivered = Vec::new();
+                    let mut errors = Vec::new();
+                    for part in file.parts {
+                        match part {
+                            Ok(w) => delivered.push(Delivered {
+                                plan: file.info.plan.clone(),
+                                template: file.info.template.clone(),
+                                format: file.info.format,
+                                key: w.key,
+                                location: w.location,
+                                part: w.part,
+                                parts,
+                                rows: w.rows,
+                                bytes: w.bytes,
+                                sha256: w.sha256,
+                            }),
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                    match owners.get(n) {
+                        Some(&i) => {
+                            let plan = &mut plan_outcomes[i];
+                            plan.objects += delivered.len();
+                            if !errors.is_empty() {
+                                plan.status = PlanStatus::Failed;
+                                plan.errors.extend(errors.iter().map(|e| crate::problem::DisplayChain(e).to_string()));
+                                outcome.problems.extend(errors.into_iter().map(Problem::Deliver));
+                            }
+                        }
+                        None => {
+                            if let Some(e) = errors.into_iter().next() {
+                                return Err(Problem::Deliver(e));
+                            }
+                        }
+                    }
+                    outcome.delivered.extend(delivered);
+                }
+                for (plan, p) in plan_outcomes.iter_mut().zip(&planned) {
+                    let missing = missing_inputs(p, &estate.not_collected);
+                    if !missing.is_empty() && plan.status == PlanStatus::Delivered {
+                        plan.status = PlanStatus::Incomplete;
+                    }
+                    plan.errors.extend(missing);
+                }
+                outcome.plans.extend(plan_outcomes);
+                outcome.plans.sort_by(|a, b| (&a.name, &a.account, &a.region).cmp(&(&b.name, &b.account, &b.region)));
+                outcome.delivered.sort_by(|a, b| a.location.cmp(&b.location));
+                evaluation
             }
             Goal::Snapshot => unreachable!("the snapshot goal returned after the source stage"),
+        };
+
+        if let Some(mut evaluation) = evaluation {
+            evaluation.errors.splice(0..0, framework_errors);
+            outcome.non_compliant = evaluation.any_non_compliant();
+            outcome.warnings.extend(evaluation.warnings.iter().cloned());
+            outcome.problems.extend(std::mem::take(&mut evaluation.errors).into_iter().map(Problem::Evaluate));
+            // A command the collector left out is missing evidence once a control that needs it
+            // is evaluated in that account and region (a framework file added after collection).
+            for k in &estate.skipped {
+                let needed = evaluation.results.iter().any(|r| {
+                    let id = &estate.scopes[r.unit.scope].id;
+                    id.account == k.account && id.region == k.region && r.unit.control.needs(k.dataset)
+                });
+                if needed {
+                    outcome.problems.push(Problem::NotCollected(k.clone()));
+                }
+            }
+        } else {
+            outcome.problems.extend(framework_errors.into_iter().map(Problem::Evaluate));
+        }
+        // Problems are the front doors' to report (the command prints them, the Lambda returns
+        // them); warnings are only logged.
+        for w in &outcome.warnings {
+            warn!("{w}");
         }
 
         // 7. manifest (for `run`), last, to every root, so its presence means the run finished.
@@ -368,180 +463,6 @@ impl<'c> Pipeline<'c> {
             "collected the estate"
         );
         Ok(collected)
-    }
-
-    /// Stage 4: the frameworks of the estate and of the framework files, in parallel. Results
-    /// come out in (account, region, framework, control name) order.
-    fn evaluate(&self, estate: &Estate, frames: &Frames, now: Millis) -> Result<Evaluation, Problem> {
-        let cfg = self.config;
-        let specs = controls::spec::built_in()?;
-        let (runs, errors) = controls::frameworks_to_run(estate, &cfg.framework_names, &cfg.framework_files)?;
-        let mut evaluation = controls::evaluate(estate, frames, &runs, &specs, now);
-        evaluation.errors.splice(0..0, errors);
-        // INVARIANT: results in (account, region, framework, control name) order, and verdicts
-        // in resource id order (see the engine), are the compliance reports' row order, so the
-        // reports need no sort. Scopes are discovered in (account, region) order.
-        evaluation.results.sort_by(|a, b| {
-            (a.scope, &a.framework_name, a.control.name()).cmp(&(b.scope, &b.framework_name, b.control.name()))
-        });
-        Ok(evaluation)
-    }
-
-    /// Stages 5 and 6 for `run`: plan by plan, each file is rendered in parallel chunks, then
-    /// the plan's objects are written, then dropped, so at most one plan's reports are in
-    /// memory at a time. One plan's failure does not stop the others.
-    #[allow(clippy::too_many_arguments)]
-    fn deliver_plans(
-        &self,
-        planned: &[PlannedReport],
-        missing: Vec<Vec<String>>,
-        report_frames: &ReportFrames,
-        window: Window,
-        delivery: &Delivery,
-        outcome: &mut Outcome,
-        timings: &mut Timings,
-    ) -> Result<(), Problem> {
-        for (p, missing) in planned.iter().zip(missing) {
-            let mut plan = PlanOutcome::planned(p);
-            match self.deliver_plan(p, report_frames, window, delivery, timings) {
-                Ok((objects, errors)) => {
-                    plan.objects = objects.len();
-                    outcome.delivered.extend(objects);
-                    if !missing.is_empty() {
-                        plan.status = PlanStatus::Incomplete;
-                        plan.errors.extend(missing);
-                    }
-                    if !errors.is_empty() {
-                        plan.status = PlanStatus::Failed;
-                        plan.errors.extend(errors.iter().map(|e| crate::problem::DisplayChain(e).to_string()));
-                        outcome.problems.extend(errors.into_iter().map(Problem::Deliver));
-                    }
-                }
-                Err(e @ Problem::Deliver(_)) => {
-                    plan.status = PlanStatus::Failed;
-                    plan.errors.push(crate::problem::DisplayChain(&e).to_string());
-                    outcome.problems.push(e);
-                }
-                Err(e) => return Err(e),
-            }
-            outcome.plans.push(plan);
-        }
-        outcome.plans.sort_by(|a, b| (&a.name, &a.account, &a.region).cmp(&(&b.name, &b.account, &b.region)));
-        outcome.delivered.sort_by(|a, b| a.location.cmp(&b.location));
-        Ok(())
-    }
-
-    /// Renders one plan's reports, splits them into objects and writes them to the plan's sink.
-    fn deliver_plan(
-        &self,
-        p: &PlannedReport,
-        report_frames: &ReportFrames,
-        window: Window,
-        delivery: &Delivery,
-        timings: &mut Timings,
-    ) -> Result<(Vec<Delivered>, Vec<crate::sinks::SinkError>), Problem> {
-        let cfg = self.config;
-        let sink = delivery.sink_for(&p.plan)?;
-        let t = Instant::now();
-        let frame = report_frames.of_frameworks(&p.template, &p.plan.report_setting.framework_arns)?;
-        let files = reports::render_planned(p, &frame, window.period(), cfg.encode)?;
-        drop(frame);
-        let objects: Vec<(&reports::ReportFile, String, usize, usize, reports::encode::Body<'_>)> = files
-            .iter()
-            .flat_map(|f| {
-                let bodies = f.rendered.split(cfg.max_object_bytes);
-                let parts = bodies.len();
-                bodies.into_iter().enumerate().map(move |(i, body)| {
-                    let key = if parts == 1 { f.key.clone() } else { reports::key::part_key(&f.key, i + 1) };
-                    (f, key, i + 1, parts, body)
-                })
-            })
-            .collect();
-        timings.render += t.elapsed();
-        let t = Instant::now();
-        let results: Vec<Result<Delivered, crate::sinks::SinkError>> = objects
-            .par_iter()
-            .map(|(f, key, part, parts, body)| put(&*sink, f, key.clone(), *part, *parts, body))
-            .collect();
-        timings.write += t.elapsed();
-        let (mut ok, mut errors) = (Vec::new(), Vec::new());
-        for r in results {
-            match r {
-                Ok(d) => ok.push(d),
-                Err(e) => errors.push(e),
-            }
-        }
-        Ok((ok, errors))
-    }
-}
-
-/// Writes one object of a report file and says what was delivered.
-fn put(
-    sink: &dyn Sink,
-    f: &reports::ReportFile,
-    key: String,
-    part: usize,
-    parts: usize,
-    body: &reports::encode::Body<'_>,
-) -> Result<Delivered, crate::sinks::SinkError> {
-    let sha256 = body.sha256();
-    sink.put(&key, body, crate::sinks::content_type(f.format.extension()))?;
-    Ok(Delivered {
-        plan: f.plan.clone(),
-        template: f.template.clone(),
-        format: f.format,
-        location: sink.location(&key),
-        key,
-        part,
-        parts,
-        rows: body.rows,
-        bytes: body.len(),
-        sha256,
-    })
-}
-
-/// The frames every template prints from.
-struct ReportFrames {
-    jobs: reports::job_report::JobReportFrames,
-    control_results: polars::prelude::DataFrame,
-    resource_results: polars::prelude::DataFrame,
-}
-
-impl ReportFrames {
-    fn build(estate: &Estate, frames: &Frames, evaluation: &Evaluation, now: Millis) -> Result<ReportFrames, Problem> {
-        Ok(ReportFrames {
-            jobs: reports::job_report::build(frames)?,
-            control_results: reports::compliance_report::control_results(estate, &evaluation.results, now)?,
-            resource_results: reports::compliance_report::resource_results(estate, &evaluation.results, now)?,
-        })
-    }
-
-    fn get(&self, frame: &str) -> &polars::prelude::DataFrame {
-        match frame {
-            "backup_jobs" => &self.jobs.backup_jobs,
-            "copy_jobs" => &self.jobs.copy_jobs,
-            "restore_jobs" => &self.jobs.restore_jobs,
-            "control_results" => &self.control_results,
-            _ => &self.resource_results,
-        }
-    }
-
-    /// The template's frame, keeping the result rows of the frameworks a compliance plan
-    /// names (all when none).
-    fn of_frameworks(&self, template: &Template, arns: &[String]) -> Result<polars::prelude::DataFrame, RenderError> {
-        let df = self.get(&template.frame);
-        if arns.is_empty() {
-            return Ok(df.clone());
-        }
-        let polars = |source| RenderError::Polars { template: template.name.clone(), source };
-        let mask: polars::prelude::BooleanChunked = df
-            .column("framework_arn")
-            .and_then(|c| c.str().cloned())
-            .map_err(polars)?
-            .iter()
-            .map(|a| Some(a.is_some_and(|a| arns.iter().any(|x| x == a))))
-            .collect();
-        df.filter(&mask).map_err(polars)
     }
 }
 

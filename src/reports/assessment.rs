@@ -1,44 +1,49 @@
 //! What `evaluate` and `controls` print: a terminal summary for people, JSON and CSV for
-//! machines.
+//! machines. `evaluate` prints every verdict at once, so it holds them (the report plans
+//! stream theirs instead).
 
 use std::fmt::Write;
 
+use super::compliance_report::{render_controls, render_resources};
 use super::template::{Format, Template};
-use super::{EncodeOptions, RenderError, encode, sort_for};
-use crate::controls::{ControlSpec, Evaluation, Status};
+use super::{EncodeOptions, RenderError};
+use crate::controls::{ControlSpec, Evaluation, Status, Verdict};
 use crate::estate::Estate;
-use polars::prelude::DataFrame;
+use crate::time::Millis;
+
+/// The estate, `now` and the report period.
+pub type Context<'a> = (&'a Estate, Millis, (Millis, Millis));
 
 /// The terminal summary: framework, then control with counts, then the non-compliant and
 /// insufficient-data resources with their reasons (at most `limit` per control).
-pub fn table(estate: &Estate, evaluation: &Evaluation, limit: usize) -> String {
+/// `verdicts[i]` are those of `evaluation.results[i]`.
+pub fn table(estate: &Estate, evaluation: &Evaluation, verdicts: &[Vec<Verdict>], limit: usize) -> String {
     let mut out = String::new();
     let mut current: Option<(usize, &str)> = None;
     let mut totals = std::collections::BTreeMap::<Status, usize>::new();
-    for r in &evaluation.results {
-        let key = (r.scope, r.framework_name.as_str());
+    for (r, verdicts) in evaluation.results.iter().zip(verdicts) {
+        let key = (r.unit.scope, r.unit.framework_name.as_str());
         if current != Some(key) {
-            let id = &estate.scopes[r.scope].id;
-            let _ = writeln!(out, "\nFramework {} in {}/{}", r.framework_name, id.account, id.region);
+            let id = &estate.scopes[r.unit.scope].id;
+            let _ = writeln!(out, "\nFramework {} in {}/{}", r.unit.framework_name, id.account, id.region);
             current = Some(key);
         }
         *totals.entry(r.status).or_default() += 1;
-        let count = |s: Status| r.verdicts.iter().filter(|v| v.status == s).count();
         let _ = writeln!(
             out,
             "  {:<17} {:<50} {} compliant, {} non-compliant, {} not applicable, {} insufficient data",
             r.status.as_str(),
-            r.control.name(),
-            count(Status::Compliant),
-            count(Status::NonCompliant),
-            count(Status::NotApplicable),
-            count(Status::InsufficientData),
+            r.unit.control.name(),
+            r.count(Status::Compliant),
+            r.count(Status::NonCompliant),
+            r.count(Status::NotApplicable),
+            r.count(Status::InsufficientData),
         );
         if let Some(note) = &r.note {
             let _ = writeln!(out, "      {note}");
         }
         let failing: Vec<_> =
-            r.verdicts.iter().filter(|v| matches!(v.status, Status::NonCompliant | Status::InsufficientData)).collect();
+            verdicts.iter().filter(|v| matches!(v.status, Status::NonCompliant | Status::InsufficientData)).collect();
         for v in failing.iter().take(limit) {
             let _ = writeln!(out, "      {:<17} {}: {}", v.status.as_str(), v.resource_id, v.reason);
         }
@@ -57,23 +62,21 @@ pub fn table(estate: &Estate, evaluation: &Evaluation, limit: usize) -> String {
     out
 }
 
-fn render(df: &DataFrame, template: &str, format: Format, opts: EncodeOptions) -> Result<Vec<u8>, RenderError> {
-    let t = Template::built_in(template)?;
-    let sorted = sort_for(df.clone(), &t).map_err(|source| RenderError::Polars { template: t.name.clone(), source })?;
-    Ok(encode::render(&sorted, &t, format, (0, 0), opts)?.to_vec())
-}
-
 /// `{"controls": [...], "resources": [...]}`, items keyed as the compliance reports are.
 pub fn json(
-    control_results: &DataFrame,
-    resource_results: &DataFrame,
+    cx: Context<'_>,
+    evaluation: &Evaluation,
+    verdicts: &[Vec<Verdict>],
     opts: EncodeOptions,
 ) -> Result<Vec<u8>, RenderError> {
     let items = |bytes: Vec<u8>| -> serde_json::Value {
         serde_json::from_slice::<serde_json::Value>(&bytes).map(|mut v| v["reportItems"].take()).unwrap_or_default()
     };
-    let controls = items(render(control_results, "CONTROL_COMPLIANCE_REPORT", Format::Json, opts)?);
-    let resources = items(render(resource_results, "RESOURCE_COMPLIANCE_REPORT", Format::Json, opts)?);
+    let results: Vec<_> = evaluation.results.iter().collect();
+    let t = Template::built_in("CONTROL_COMPLIANCE_REPORT")?;
+    let controls = items(render_controls(&t, Format::Json, cx, &results, opts)?.to_vec());
+    let t = Template::built_in("RESOURCE_COMPLIANCE_REPORT")?;
+    let resources = items(render_resources(&t, Format::Json, cx, &evaluation.results, verdicts, opts)?.to_vec());
     let mut out =
         serde_json::to_vec(&serde_json::json!({"controls": controls, "resources": resources})).unwrap_or_default();
     out.push(b'\n');
@@ -81,8 +84,14 @@ pub fn json(
 }
 
 /// The resource compliance report as CSV.
-pub fn csv(resource_results: &DataFrame, opts: EncodeOptions) -> Result<Vec<u8>, RenderError> {
-    render(resource_results, "RESOURCE_COMPLIANCE_REPORT", Format::Csv, opts)
+pub fn csv(
+    cx: Context<'_>,
+    evaluation: &Evaluation,
+    verdicts: &[Vec<Verdict>],
+    opts: EncodeOptions,
+) -> Result<Vec<u8>, RenderError> {
+    let t = Template::built_in("RESOURCE_COMPLIANCE_REPORT")?;
+    Ok(render_resources(&t, Format::Csv, cx, &evaluation.results, verdicts, opts)?.to_vec())
 }
 
 /// The `controls` listing: each control, what it evaluates, its parameters.

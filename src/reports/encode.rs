@@ -149,68 +149,30 @@ impl Rendered {
     pub fn to_vec(&self) -> Vec<u8> {
         self.body().to_vec()
     }
+}
 
-    /// Ends a split body: head, rows, tail.
-    fn close<'a>(&'a self, cur: &mut Body<'a>, out: &mut Vec<Body<'a>>) {
-        let mut body = std::mem::take(cur);
-        let mut slices = Vec::with_capacity(body.slices.len() + 2);
-        slices.push(self.head.as_slice());
-        slices.append(&mut body.slices);
-        slices.push(self.tail.as_slice());
-        slices.retain(|s| !s.is_empty());
-        out.push(Body { slices, rows: body.rows });
-    }
+/// A cell's value, as a report row gives it to the [`Encoder`]; the template column's type
+/// says how it is printed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Str(&'a str),
+    /// A number, or milliseconds for timestamp and duration columns.
+    Int(i64),
+    Bool(bool),
+}
 
-    /// Cuts the report between rows into bodies of at most `max_bytes` each, every one a
-    /// complete file: CSV parts repeat the header, JSON parts are whole `{"reportItems":[…]}`
-    /// documents. A report that fits is one body; a single row larger than the limit is a
-    /// body of its own. No byte is copied.
-    pub fn split(&self, max_bytes: usize) -> Vec<Body<'_>> {
-        if self.len() <= max_bytes {
-            return vec![self.body()];
-        }
-        let frame = self.head.len() + self.tail.len();
-        let joiner = self.joiner();
-        let mut out = Vec::new();
-        let mut cur = Body::default();
-        let mut size = frame;
-        for chunk in &self.chunks {
-            // `start` is the byte where the chunk's next unplaced row begins, `row` its index.
-            let (mut start, mut row) = (0usize, 0usize);
-            while row < chunk.ends.len() {
-                let sep = if cur.rows > 0 { joiner.len() } else { 0 };
-                // Rows row..k fit when start..ends[k-1] plus a separator fits.
-                let room = max_bytes.saturating_sub(size + sep);
-                let limit = start + room;
-                let k = row + chunk.ends[row..].partition_point(|&e| e as usize <= limit);
-                if k == row && cur.rows > 0 {
-                    // Not even the next row fits: close this body and start another.
-                    self.close(&mut cur, &mut out);
-                    size = frame;
-                    continue;
-                }
-                // An empty body takes at least one row, however large.
-                let k = k.max(row + 1);
-                let end = chunk.ends[k - 1] as usize;
-                if sep > 0 {
-                    cur.slices.push(joiner);
-                }
-                cur.slices.push(&chunk.bytes[start..end]);
-                cur.rows += k - row;
-                size += sep + end - start;
-                row = k;
-                // Skip the in-chunk separator that follows the last placed row.
-                start = if row < chunk.ends.len() { end + joiner.len() } else { end };
-            }
-        }
-        if cur.rows > 0 || out.is_empty() {
-            self.close(&mut cur, &mut out);
-        }
-        out
+/// Rows of a report, read one cell at a time: `column` is the position in the template's
+/// columns for the format being written ([`Template::columns_for`]).
+pub trait Rows: Sync {
+    fn len(&self) -> usize;
+    fn cell(&self, column: usize, row: usize) -> Cell<'_>;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
-/// One column of values, read once per report.
+/// One column of a Polars frame, read once per report.
 enum Reader {
     Str(StringChunked),
     Int(Int64Chunked),
@@ -218,55 +180,87 @@ enum Reader {
     Const(String),
 }
 
-fn readers(
-    df: &DataFrame,
-    template: &Template,
-    format: Format,
-    period: (Millis, Millis),
-) -> Result<Vec<(TemplateColumn, Reader)>, RenderError> {
-    let mut out = Vec::new();
-    for c in template.columns_for(format) {
-        let err =
-            |message: String| RenderError::Column { template: template.name.clone(), key: c.key.clone(), message };
-        let reader = match &c.source {
-            Source::PeriodStart => Reader::Const(time::format_seconds(period.0)),
-            Source::PeriodEnd => Reader::Const(time::format_seconds(period.1)),
-            Source::Period => {
-                Reader::Const(format!("{} - {}", time::format_seconds(period.0), time::format_seconds(period.1)))
-            }
-            Source::Column(name) => {
-                let column = df
-                    .column(name)
-                    .map_err(|_| err(format!("the `{}` frame has no column `{name}`", template.frame)))?;
-                let series = column.as_materialized_series();
-                let polars = |source| RenderError::Polars { template: template.name.clone(), source };
-                match (c.value_type, series.dtype()) {
-                    (ValueType::String | ValueType::Json, DataType::String) => {
-                        Reader::Str(series.str().map_err(polars)?.rechunk().into_owned())
-                    }
-                    (ValueType::Integer | ValueType::Duration, DataType::Int64) => {
-                        Reader::Int(series.i64().map_err(polars)?.rechunk().into_owned())
-                    }
-                    (ValueType::Integer, DataType::UInt32 | DataType::Int32 | DataType::UInt64) => {
-                        let cast = series.cast(&DataType::Int64).map_err(polars)?;
-                        Reader::Int(cast.i64().map_err(polars)?.rechunk().into_owned())
-                    }
-                    (ValueType::Timestamp, DataType::Datetime(TimeUnit::Milliseconds, _)) => {
-                        let cast = series.cast(&DataType::Int64).map_err(polars)?;
-                        Reader::Int(cast.i64().map_err(polars)?.rechunk().into_owned())
-                    }
-                    (ValueType::Boolean, DataType::Boolean) => {
-                        Reader::Bool(series.bool().map_err(polars)?.rechunk().into_owned())
-                    }
-                    (t, d) => {
-                        return Err(err(format!("type `{t:?}` cannot print frame column `{name}` of dtype {d}")));
+/// A report frame as [`Rows`] (the job reports, and `report` of a compliance template).
+pub struct FrameRows {
+    readers: Vec<Reader>,
+    height: usize,
+}
+
+impl FrameRows {
+    /// Reads the columns `template` prints in `format` from `df`; `period` fills the period
+    /// columns.
+    pub fn new(
+        df: &DataFrame,
+        template: &Template,
+        format: Format,
+        period: (Millis, Millis),
+    ) -> Result<FrameRows, RenderError> {
+        let mut readers = Vec::new();
+        for c in template.columns_for(format) {
+            let err =
+                |message: String| RenderError::Column { template: template.name.clone(), key: c.key.clone(), message };
+            let reader = match &c.source {
+                Source::Column(name) => {
+                    let column = df
+                        .column(name)
+                        .map_err(|_| err(format!("the `{}` frame has no column `{name}`", template.frame)))?;
+                    let series = column.as_materialized_series();
+                    let polars = |source| RenderError::Polars { template: template.name.clone(), source };
+                    match (c.value_type, series.dtype()) {
+                        (ValueType::String | ValueType::Json, DataType::String) => {
+                            Reader::Str(series.str().map_err(polars)?.rechunk().into_owned())
+                        }
+                        (ValueType::Integer | ValueType::Duration, DataType::Int64) => {
+                            Reader::Int(series.i64().map_err(polars)?.rechunk().into_owned())
+                        }
+                        (ValueType::Integer, DataType::UInt32 | DataType::Int32 | DataType::UInt64) => {
+                            let cast = series.cast(&DataType::Int64).map_err(polars)?;
+                            Reader::Int(cast.i64().map_err(polars)?.rechunk().into_owned())
+                        }
+                        (ValueType::Timestamp, DataType::Datetime(TimeUnit::Milliseconds, _)) => {
+                            let cast = series.cast(&DataType::Int64).map_err(polars)?;
+                            Reader::Int(cast.i64().map_err(polars)?.rechunk().into_owned())
+                        }
+                        (ValueType::Boolean, DataType::Boolean) => {
+                            Reader::Bool(series.bool().map_err(polars)?.rechunk().into_owned())
+                        }
+                        (t, d) => {
+                            return Err(err(format!("type `{t:?}` cannot print frame column `{name}` of dtype {d}")));
+                        }
                     }
                 }
-            }
-        };
-        out.push((c.clone(), reader));
+                other => Reader::Const(period_text(other, period).unwrap_or_default()),
+            };
+            readers.push(reader);
+        }
+        Ok(FrameRows { readers, height: df.height() })
     }
-    Ok(out)
+}
+
+impl Rows for FrameRows {
+    fn len(&self) -> usize {
+        self.height
+    }
+
+    fn cell(&self, column: usize, row: usize) -> Cell<'_> {
+        match &self.readers[column] {
+            Reader::Const(s) => Cell::Str(s),
+            Reader::Str(ca) => ca.get(row).map_or(Cell::Null, Cell::Str),
+            Reader::Int(ca) => ca.get(row).map_or(Cell::Null, Cell::Int),
+            Reader::Bool(ca) => ca.get(row).map_or(Cell::Null, Cell::Bool),
+        }
+    }
+}
+
+/// The text of a period column (`@period_start`, `@period_end`, `@period`); `None` for a
+/// frame column.
+pub fn period_text(source: &Source, period: (Millis, Millis)) -> Option<String> {
+    match source {
+        Source::PeriodStart => Some(time::format_seconds(period.0)),
+        Source::PeriodEnd => Some(time::format_seconds(period.1)),
+        Source::Period => Some(format!("{} - {}", time::format_seconds(period.0), time::format_seconds(period.1))),
+        Source::Column(_) => None,
+    }
 }
 
 /// What a cell holds, for the JSON writer.
@@ -280,38 +274,28 @@ enum Shape {
 }
 
 /// Writes the text of one cell into `buf` (cleared first) and says what it is.
-fn cell(column: &TemplateColumn, reader: &Reader, row: usize, buf: &mut Vec<u8>) -> Shape {
+fn cell_text(column: &TemplateColumn, cell: Cell<'_>, buf: &mut Vec<u8>) -> Shape {
     buf.clear();
-    match reader {
-        Reader::Const(s) => {
+    match cell {
+        Cell::Null => Shape::Null,
+        Cell::Str(s) => {
             buf.extend_from_slice(s.as_bytes());
-            Shape::Text
+            if column.value_type == ValueType::Json { Shape::Raw } else { Shape::Text }
         }
-        Reader::Str(ca) => match ca.get(row) {
-            None => Shape::Null,
-            Some(s) => {
-                buf.extend_from_slice(s.as_bytes());
-                if column.value_type == ValueType::Json { Shape::Raw } else { Shape::Text }
-            }
-        },
-        Reader::Bool(ca) => match ca.get(row) {
-            None => Shape::Null,
-            Some(b) => {
-                buf.extend_from_slice(if b { b"true" } else { b"false" });
-                Shape::Raw
-            }
-        },
-        Reader::Int(ca) => match (ca.get(row), column.value_type) {
-            (None, _) => Shape::Null,
-            (Some(v), ValueType::Timestamp) => {
+        Cell::Bool(b) => {
+            buf.extend_from_slice(if b { b"true" } else { b"false" });
+            Shape::Raw
+        }
+        Cell::Int(v) => match column.value_type {
+            ValueType::Timestamp => {
                 time::write_millis(buf, v);
                 Shape::Text
             }
-            (Some(v), ValueType::Duration) => {
+            ValueType::Duration => {
                 buf.extend_from_slice(time::format_hms(v).as_bytes());
                 Shape::Text
             }
-            (Some(v), _) => {
+            _ => {
                 let _ = write!(buf, "{v}");
                 Shape::Raw
             }
@@ -321,7 +305,7 @@ fn cell(column: &TemplateColumn, reader: &Reader, row: usize, buf: &mut Vec<u8>)
 
 /// Rows per chunk of parallel rendering. Chunks are joined in order, so the bytes do not
 /// depend on the number of threads.
-const CHUNK_ROWS: usize = 16_384;
+pub const CHUNK_ROWS: usize = 16_384;
 
 fn csv_writer(capacity: usize) -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
@@ -330,84 +314,144 @@ fn csv_writer(capacity: usize) -> csv::Writer<Vec<u8>> {
         .from_writer(Vec::with_capacity(capacity))
 }
 
-fn csv_header(readers: &[(TemplateColumn, Reader)]) -> Result<Vec<u8>, String> {
-    let mut w = csv_writer(1024);
-    w.write_record(readers.iter().map(|(c, _)| c.header.as_str())).map_err(|e| e.to_string())?;
-    w.into_inner().map_err(|e| e.error().to_string())
-}
-
-/// The chunk's row end offsets fit in `u32`: a chunk is `CHUNK_ROWS` rows, far below 4 GiB.
+/// The chunk's row end offsets fit in `u32`: a chunk is at most `CHUNK_ROWS` rows, far below
+/// 4 GiB.
 fn offset(n: usize) -> u32 {
     u32::try_from(n).expect("a rendered chunk is smaller than 4 GiB")
 }
 
-fn csv_chunk(
-    readers: &[(TemplateColumn, Reader)],
-    rows: std::ops::Range<usize>,
+/// Writes rows of one template in one format: the head, rows in chunks, the tail.
+pub struct Encoder<'t> {
+    template: &'t Template,
+    format: Format,
+    columns: Vec<&'t TemplateColumn>,
+    /// JSON keys, quoted, with their `:`.
+    keys: Vec<Vec<u8>>,
     opts: EncodeOptions,
-) -> Result<Chunk, String> {
-    let mut ends = Vec::with_capacity(rows.len());
-    let mut w = csv_writer(rows.len() * 256 + 1024);
-    let mut buf = Vec::with_capacity(256);
-    let mut quoted = Vec::with_capacity(257);
-    for row in rows {
-        for (c, r) in readers {
-            cell(c, r, row, &mut buf);
-            let field = if opts.neutralise_formulas
-                && matches!(c.value_type, ValueType::String | ValueType::Json)
-                && starts_like_formula_bytes(&buf)
-            {
-                quoted.clear();
-                quoted.push(b'\'');
-                quoted.extend_from_slice(&buf);
-                &quoted
-            } else {
-                &buf
-            };
-            w.write_field(field).map_err(|e| e.to_string())?;
-        }
-        w.write_record(None::<&[u8]>).map_err(|e| e.to_string())?;
-        w.flush().map_err(|e| e.to_string())?;
-        ends.push(offset(w.get_ref().len()));
-    }
-    let bytes = w.into_inner().map_err(|e| e.error().to_string())?;
-    Ok(Chunk { bytes, ends })
 }
 
-fn json_chunk(
-    readers: &[(TemplateColumn, Reader)],
-    keys: &[Vec<u8>],
-    rows: std::ops::Range<usize>,
-) -> Result<Chunk, String> {
-    let mut ends = Vec::with_capacity(rows.len());
-    let mut out = Vec::with_capacity(rows.len() * 512 + 64);
-    let mut buf = Vec::with_capacity(256);
-    for (i, row) in rows.enumerate() {
-        if i > 0 {
-            out.push(b',');
+impl<'t> Encoder<'t> {
+    pub fn new(template: &'t Template, format: Format, opts: EncodeOptions) -> Encoder<'t> {
+        let columns: Vec<&TemplateColumn> = template.columns_for(format).collect();
+        let keys = columns
+            .iter()
+            .map(|c| {
+                let mut k = serde_json::to_vec(&c.key).unwrap_or_default();
+                k.push(b':');
+                k
+            })
+            .collect();
+        Encoder { template, format, columns, keys, opts }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    fn write_err(&self, message: String) -> RenderError {
+        RenderError::Write { template: self.template.name.clone(), message }
+    }
+
+    /// The CSV header line, or `{"reportItems":[`.
+    pub fn head(&self) -> Result<Vec<u8>, RenderError> {
+        match self.format {
+            Format::Csv => {
+                let mut w = csv_writer(1024);
+                w.write_record(self.columns.iter().map(|c| c.header.as_str()))
+                    .map_err(|e| self.write_err(e.to_string()))?;
+                w.into_inner().map_err(|e| self.write_err(e.error().to_string()))
+            }
+            Format::Json => Ok(b"{\"reportItems\":[".to_vec()),
         }
-        out.push(b'{');
-        for (j, ((c, r), key)) in readers.iter().zip(keys).enumerate() {
-            if j > 0 {
+    }
+
+    /// `]}` and a newline for JSON; nothing for CSV.
+    pub fn tail(&self) -> Vec<u8> {
+        match self.format {
+            Format::Csv => Vec::new(),
+            Format::Json => b"]}\n".to_vec(),
+        }
+    }
+
+    /// What separates two rows (and two chunks): `,` in JSON, nothing in CSV.
+    pub fn joiner(&self) -> &'static [u8] {
+        match self.format {
+            Format::Csv => b"",
+            Format::Json => b",",
+        }
+    }
+
+    /// Encodes rows `range` of `rows`.
+    pub fn chunk(&self, rows: &dyn Rows, range: std::ops::Range<usize>) -> Result<Chunk, RenderError> {
+        match self.format {
+            Format::Csv => self.csv_chunk(rows, range),
+            Format::Json => self.json_chunk(rows, range),
+        }
+        .map_err(|m| self.write_err(m))
+    }
+
+    fn csv_chunk(&self, rows: &dyn Rows, range: std::ops::Range<usize>) -> Result<Chunk, String> {
+        let mut ends = Vec::with_capacity(range.len());
+        let mut w = csv_writer(range.len() * 256 + 1024);
+        let mut buf = Vec::with_capacity(256);
+        let mut quoted = Vec::with_capacity(257);
+        for row in range {
+            for (i, c) in self.columns.iter().enumerate() {
+                cell_text(c, rows.cell(i, row), &mut buf);
+                let field = if self.opts.neutralise_formulas
+                    && matches!(c.value_type, ValueType::String | ValueType::Json)
+                    && starts_like_formula_bytes(&buf)
+                {
+                    quoted.clear();
+                    quoted.push(b'\'');
+                    quoted.extend_from_slice(&buf);
+                    &quoted
+                } else {
+                    &buf
+                };
+                w.write_field(field).map_err(|e| e.to_string())?;
+            }
+            w.write_record(None::<&[u8]>).map_err(|e| e.to_string())?;
+            w.flush().map_err(|e| e.to_string())?;
+            ends.push(offset(w.get_ref().len()));
+        }
+        let bytes = w.into_inner().map_err(|e| e.error().to_string())?;
+        Ok(Chunk { bytes, ends })
+    }
+
+    fn json_chunk(&self, rows: &dyn Rows, range: std::ops::Range<usize>) -> Result<Chunk, String> {
+        let mut ends = Vec::with_capacity(range.len());
+        let mut out = Vec::with_capacity(range.len() * 512 + 64);
+        let mut buf = Vec::with_capacity(256);
+        for (n, row) in range.enumerate() {
+            if n > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(key);
-            match cell(c, r, row, &mut buf) {
-                Shape::Null => out.extend_from_slice(b"null"),
-                Shape::Raw => out.extend_from_slice(&buf),
-                Shape::Text => {
-                    let text = std::str::from_utf8(&buf).map_err(|e| e.to_string())?;
-                    serde_json::to_writer(&mut out, text).map_err(|e| e.to_string())?;
+            out.push(b'{');
+            for (i, (c, key)) in self.columns.iter().zip(&self.keys).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(key);
+                match cell_text(c, rows.cell(i, row), &mut buf) {
+                    Shape::Null => out.extend_from_slice(b"null"),
+                    Shape::Raw => out.extend_from_slice(&buf),
+                    Shape::Text => {
+                        let text = std::str::from_utf8(&buf).map_err(|e| e.to_string())?;
+                        serde_json::to_writer(&mut out, text).map_err(|e| e.to_string())?;
+                    }
                 }
             }
+            out.push(b'}');
+            ends.push(offset(out.len()));
         }
-        out.push(b'}');
-        ends.push(offset(out.len()));
+        Ok(Chunk { bytes: out, ends })
     }
-    Ok(Chunk { bytes: out, ends })
 }
 
-/// Renders a report frame (already filtered and sorted) with a template.
+/// Renders a whole report frame (already filtered and sorted) with a template, in parallel
+/// chunks. For what is small or printed at once (`evaluate`, tests); the report plans stream
+/// through [`super::stream`].
 pub fn render(
     df: &DataFrame,
     template: &Template,
@@ -415,39 +459,24 @@ pub fn render(
     period: (Millis, Millis),
     opts: EncodeOptions,
 ) -> Result<Rendered, RenderError> {
+    let rows = FrameRows::new(df, template, format, period)?;
+    render_rows(&rows, template, format, opts)
+}
+
+/// Renders all of `rows` with a template, in parallel chunks.
+pub fn render_rows(
+    rows: &dyn Rows,
+    template: &Template,
+    format: Format,
+    opts: EncodeOptions,
+) -> Result<Rendered, RenderError> {
     use rayon::prelude::*;
-    let readers = readers(df, template, format, period)?;
-    let rows = df.height();
-    let chunks: Vec<std::ops::Range<usize>> =
-        (0..rows.div_ceil(CHUNK_ROWS).max(1)).map(|i| i * CHUNK_ROWS..((i + 1) * CHUNK_ROWS).min(rows)).collect();
-    let write_err = |message: String| RenderError::Write { template: template.name.clone(), message };
-    let (head, chunks, tail) = match format {
-        Format::Csv => {
-            let chunks = chunks
-                .into_par_iter()
-                .map(|range| csv_chunk(&readers, range, opts))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(write_err)?;
-            (csv_header(&readers).map_err(write_err)?, chunks, Vec::new())
-        }
-        Format::Json => {
-            let keys: Vec<Vec<u8>> = readers
-                .iter()
-                .map(|(c, _)| {
-                    let mut k = serde_json::to_vec(&c.key).unwrap_or_default();
-                    k.push(b':');
-                    k
-                })
-                .collect();
-            let chunks = chunks
-                .into_par_iter()
-                .map(|range| json_chunk(&readers, &keys, range))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(write_err)?;
-            (b"{\"reportItems\":[".to_vec(), chunks, b"]}\n".to_vec())
-        }
-    };
-    Ok(Rendered { format, head, chunks, tail, rows })
+    let encoder = Encoder::new(template, format, opts);
+    let n = rows.len();
+    let ranges: Vec<std::ops::Range<usize>> =
+        (0..n.div_ceil(CHUNK_ROWS).max(1)).map(|i| i * CHUNK_ROWS..((i + 1) * CHUNK_ROWS).min(n)).collect();
+    let chunks = ranges.into_par_iter().map(|r| encoder.chunk(rows, r)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Rendered { format, head: encoder.head()?, chunks, tail: encoder.tail(), rows: n })
 }
 
 fn starts_like_formula_bytes(s: &[u8]) -> bool {
@@ -533,40 +562,6 @@ formats = ["json"]
             .map(|(v, n)| vec![v.unwrap_or_default().to_string(), n.to_string()])
             .collect();
         assert_eq!(rows, want);
-    }
-
-    #[test]
-    fn split_cuts_between_rows_and_keeps_each_part_whole() {
-        let df = df!("a" => ["r1", "row-two-is-longer", "r3"], "n" => [1i64, 2, 3], "o" => [None::<&str>; 3]).unwrap();
-        for format in [Format::Csv, Format::Json] {
-            let out = render(&df, &template(), format, (0, 0), EncodeOptions::default()).unwrap();
-            let whole = out.to_vec();
-            assert_eq!(out.split(whole.len()).len(), 1);
-            assert_eq!(out.split(usize::MAX)[0].to_vec(), whole);
-            // A limit smaller than any row: one row per part, each part a whole document.
-            let parts = out.split(1);
-            assert_eq!(parts.len(), 3, "{format:?}");
-            assert_eq!(parts.iter().map(|p| p.rows).collect::<Vec<_>>(), vec![1, 1, 1]);
-            let texts: Vec<String> = parts.iter().map(|p| String::from_utf8(p.to_vec()).unwrap()).collect();
-            match format {
-                Format::Csv => {
-                    assert!(texts.iter().all(|t| t.starts_with("\"A\",\"N\"\r\n")), "{texts:?}");
-                    assert_eq!(texts[1], "\"A\",\"N\"\r\n\"row-two-is-longer\",\"2\"\r\n");
-                }
-                Format::Json => {
-                    assert_eq!(texts[2], "{\"reportItems\":[{\"a\":\"r3\",\"n\":3,\"o\":null}]}\n");
-                }
-            }
-            // Two rows fit exactly; the third goes on.
-            let two = parts[0].len() + parts[1].len() - out.head.len() - out.tail.len()
-                + if format == Format::Json { 1 } else { 0 };
-            let cut = out.split(two);
-            assert_eq!(cut.iter().map(|p| p.rows).collect::<Vec<_>>(), vec![2, 1], "{format:?}");
-            assert!(cut.iter().all(|p| p.len() <= two));
-        }
-        let empty = render(&df.head(Some(0)), &template(), Format::Json, (0, 0), EncodeOptions::default()).unwrap();
-        assert_eq!(empty.split(1).len(), 1);
-        assert_eq!(empty.to_vec(), b"{\"reportItems\":[]}\n");
     }
 
     #[test]

@@ -18,6 +18,18 @@ pub struct JobReportFrames {
     pub restore_jobs: DataFrame,
 }
 
+impl JobReportFrames {
+    /// The frame a job template names (`backup_jobs`, `copy_jobs`, `restore_jobs`).
+    pub fn get(&self, frame: &str) -> Option<&DataFrame> {
+        match frame {
+            "backup_jobs" => Some(&self.backup_jobs),
+            "copy_jobs" => Some(&self.copy_jobs),
+            "restore_jobs" => Some(&self.restore_jobs),
+            _ => None,
+        }
+    }
+}
+
 fn null_str() -> Expr {
     lit(NULL).cast(DataType::String)
 }

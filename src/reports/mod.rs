@@ -1,8 +1,9 @@
 //! Render stage: report plans to report files.
 //!
-//! [`template`] loads the report templates, [`job_report`] and [`compliance_report`] build
-//! the frames they print, [`plan`] resolves report plans, [`encode`] writes CSV and JSON,
-//! and [`key`] names the files.
+//! [`template`] loads the report templates, [`job_report`] builds the frames the job reports
+//! print, [`compliance_report`] the rows of the compliance reports (from the evaluation, no
+//! frame), [`plan`] resolves report plans, [`encode`] writes CSV and JSON rows, and [`key`]
+//! names the files. The deliver stage ([`crate::sinks::stream`]) cuts them into objects.
 
 pub mod assessment;
 pub mod compliance_report;
@@ -81,17 +82,16 @@ pub fn sort_for(df: DataFrame, template: &Template) -> PolarsResult<DataFrame> {
     df.sort(by, SortMultipleOptions::default().with_maintain_order(true).with_nulls_last(false))
 }
 
-/// One rendered report file, ready for delivery.
-#[derive(Debug, Clone)]
-pub struct ReportFile {
-    pub plan: String,
-    pub template: String,
-    pub format: Format,
-    pub key: String,
-    pub rendered: Rendered,
-}
-
 impl PlannedReport {
+    /// Whether the plan's report covers a control unit: its account and region, and its
+    /// framework when the plan names frameworks (a framework without an ARN is then left out).
+    pub fn covers(&self, account: &str, region: &str, framework_arn: Option<&str>) -> bool {
+        let arns = &self.plan.report_setting.framework_arns;
+        self.accounts.contains(account)
+            && self.regions.contains(region)
+            && (arns.is_empty() || framework_arn.is_some_and(|a| arns.iter().any(|x| x == a)))
+    }
+
     /// The key of this plan's report in `format` for the window `period`.
     pub fn key(&self, format: Format, period: (Millis, Millis)) -> String {
         key::report_key(&key::KeyParts {
@@ -107,28 +107,10 @@ impl PlannedReport {
     }
 }
 
-/// Renders one planned report in each of its formats.
-pub fn render_planned(
-    p: &PlannedReport,
-    frame: &DataFrame,
-    period: (Millis, Millis),
-    opts: EncodeOptions,
-) -> Result<Vec<ReportFile>, RenderError> {
+/// The rows a job report plan prints: the frame's rows of the plan's accounts and regions, in
+/// the template's order.
+pub fn job_rows(p: &PlannedReport, frame: &DataFrame) -> Result<DataFrame, RenderError> {
     let polars = |source| RenderError::Polars { template: p.template.name.clone(), source };
     let scoped = filter_scope(frame, &p.accounts, &p.regions).map_err(polars)?;
-    let sorted = sort_for(scoped, &p.template).map_err(polars)?;
-    p.formats
-        .iter()
-        .map(|&format| {
-            let rendered = encode::render(&sorted, &p.template, format, period, opts)?;
-            let key = p.key(format, period);
-            Ok(ReportFile {
-                plan: p.plan.report_plan_name.clone(),
-                template: p.template.name.clone(),
-                format,
-                key,
-                rendered,
-            })
-        })
-        .collect()
+    sort_for(scoped, &p.template).map_err(polars)
 }

@@ -7,6 +7,7 @@
 
 pub mod local_dir;
 pub mod s3;
+pub mod stream;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -363,7 +363,6 @@ fn run_case(control: ControlId, table: &Table, c: &Case, at: &str) {
     let specs = controls::spec::built_in().unwrap();
     let now = parse_iso(&table.now).unwrap();
     let e = estate(c);
-    let frames = backup_audit::frames::build(&e).unwrap();
     let framework = Framework {
         framework_name: "truth_table".into(),
         framework_arn: None,
@@ -380,22 +379,23 @@ fn run_case(control: ControlId, table: &Table, c: &Case, at: &str) {
         deployment_status: None,
     };
     let runs = [controls::FrameworkRun { framework, scopes: vec![0] }];
-    let ev = controls::evaluate(&e, &frames, &runs, &specs, now);
+    let (ev, verdicts) = controls::evaluate(&e, &runs, &specs, now);
     assert!(ev.errors.is_empty(), "{at}: {:?}", ev.errors);
     let result = &ev.results[0];
+    let verdicts = &verdicts[0];
     if let Some(rows) = c.rows {
-        assert_eq!(result.verdicts.len(), rows, "{at}: rows {:#?}", result.verdicts);
+        assert_eq!(verdicts.len(), rows, "{at}: rows {:#?}", verdicts);
     }
     if let Some(want) = &c.control {
         assert_eq!(result.status.as_str(), want, "{at}: control status ({:?})", result.note);
     }
     if let Some(want) = &c.expect {
         let v = match &c.target {
-            Some(t) => result.verdicts.iter().find(|v| &v.resource_id == t),
-            None if result.verdicts.len() == 1 => result.verdicts.first(),
-            None => panic!("{at}: {} rows; name a `target`", result.verdicts.len()),
+            Some(t) => verdicts.iter().find(|v| &v.resource_id == t),
+            None if verdicts.len() == 1 => verdicts.first(),
+            None => panic!("{at}: {} rows; name a `target`", verdicts.len()),
         }
-        .unwrap_or_else(|| panic!("{at}: no row for {:?} in {:#?}", c.target, result.verdicts));
+        .unwrap_or_else(|| panic!("{at}: no row for {:?} in {:#?}", c.target, verdicts));
         assert_eq!(v.status.as_str(), want, "{at}: reason was `{}`", v.reason);
         if let Some(r) = &c.reason {
             assert!(v.reason.contains(r.as_str()), "{at}: reason `{}` does not contain `{r}`", v.reason);

@@ -1,0 +1,239 @@
+//! Streamed delivery: report rows in, complete objects out, while the rows are still coming.
+//!
+//! A [`ReportStream`] is one report file being written. Encoded rows ([`Chunk`]s) are
+//! appended to the part being filled; when the next row would take the part over the object
+//! size limit, the part is closed (the CSV header or the JSON document's `]}` around it, so
+//! every part is a complete file) and handed to the [`Writers`]: a bounded queue and writer
+//! threads that compute each part's SHA-256 and byte count for the manifest and `put` it to
+//! its sink (a local folder writes it atomically, S3 uploads it, as a multipart upload when
+//! it is large). The rows that follow go into the next part.
+//!
+//! Memory is therefore bounded by the limit, not by the report: each open stream holds at
+//! most one part being filled, and the queue at most [`QUEUE`] parts plus one per writer
+//! thread. The split is the one the reports always had: parts are cut between rows, a report
+//! that fits is one object under its own key, a larger one is `_1`, `_2`, … (the key of the
+//! first part is decided when the second one starts), and a single row larger than the limit
+//! is a part of its own.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use super::{Sink, SinkError};
+use crate::reports::encode::{Body, Chunk, Encoder, RenderError};
+use crate::reports::key::part_key;
+use crate::reports::template::Format;
+
+/// Closed parts waiting for a writer thread.
+pub const QUEUE: usize = 2;
+/// Writer threads (they mostly wait on the disk or the network; hashing is the CPU part).
+pub const WRITER_THREADS: usize = 2;
+
+/// What a stream writes: the report file a plan delivers.
+#[derive(Debug, Clone)]
+pub struct FileInfo {
+    pub plan: String,
+    pub template: String,
+    pub format: Format,
+    /// The key of the whole report (parts get `_1`, `_2`, … before the extension).
+    pub key: String,
+}
+
+/// One part as it was written.
+#[derive(Debug, Clone)]
+pub struct PartWritten {
+    pub key: String,
+    /// Where the sink put it (a path or `s3://…`).
+    pub location: String,
+    /// 1-based.
+    pub part: usize,
+    pub rows: usize,
+    pub bytes: usize,
+    /// Lower-case hex SHA-256 of the object.
+    pub sha256: String,
+}
+
+/// A report file once its stream finished: its parts in order, each written or not.
+#[derive(Debug)]
+pub struct FileWritten {
+    pub info: FileInfo,
+    pub parts: Vec<Result<PartWritten, SinkError>>,
+}
+
+struct Job {
+    stream: usize,
+    part: usize,
+    sink: Arc<dyn Sink>,
+    key: String,
+    content_type: &'static str,
+    body: Vec<u8>,
+    rows: usize,
+}
+
+/// The writer threads and their queue, shared by every stream of a run.
+pub struct Writers<'f> {
+    queue: SyncSender<Job>,
+    files: &'f Mutex<Vec<FileWritten>>,
+}
+
+/// Runs `work` with writer threads ready for its streams; returns what `work` returned and
+/// every file its streams wrote, in the order the streams were opened, once the last part is
+/// written.
+pub fn with_writers<R>(work: impl FnOnce(&Writers<'_>) -> R) -> (R, Vec<FileWritten>) {
+    let (queue, jobs) = sync_channel::<Job>(QUEUE);
+    let files = Mutex::new(Vec::new());
+    let jobs = Mutex::new(jobs);
+    let done: Mutex<Vec<(usize, PartWritten)>> = Mutex::new(Vec::new());
+    let failed: Mutex<Vec<(usize, usize, SinkError)>> = Mutex::new(Vec::new());
+    let out = std::thread::scope(|scope| {
+        for _ in 0..WRITER_THREADS {
+            scope.spawn(|| write_parts(&jobs, &done, &failed));
+        }
+        let writers = Writers { queue, files: &files };
+        // Dropping `writers` (and its end of the queue) ends the writer threads once the
+        // queue is empty; the scope waits for them.
+        work(&writers)
+    });
+    let mut files = files.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut results: Vec<(usize, usize, Result<PartWritten, SinkError>)> = Vec::new();
+    results.extend(done.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().map(|(s, p)| (s, p.part, Ok(p))));
+    results.extend(failed.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().map(|(s, n, e)| (s, n, Err(e))));
+    results.sort_by_key(|(s, n, _)| (*s, *n));
+    for (s, _, r) in results {
+        files[s].parts.push(r);
+    }
+    (out, files)
+}
+
+fn write_parts(
+    jobs: &Mutex<Receiver<Job>>,
+    done: &Mutex<Vec<(usize, PartWritten)>>,
+    failed: &Mutex<Vec<(usize, usize, SinkError)>>,
+) {
+    loop {
+        let job = match jobs.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let body = Body { slices: vec![&job.body], rows: job.rows };
+        let sha256 = body.sha256();
+        match job.sink.put(&job.key, &body, job.content_type) {
+            Ok(()) => done.lock().unwrap_or_else(|e| e.into_inner()).push((
+                job.stream,
+                PartWritten {
+                    location: job.sink.location(&job.key),
+                    key: job.key,
+                    part: job.part,
+                    rows: job.rows,
+                    bytes: job.body.len(),
+                    sha256,
+                },
+            )),
+            Err(e) => failed.lock().unwrap_or_else(|e| e.into_inner()).push((job.stream, job.part, e)),
+        }
+    }
+}
+
+impl Writers<'_> {
+    /// Opens a stream for `info` into `sink`, writing what `encoder` encodes, in parts of at
+    /// most `max_bytes` (`usize::MAX`: one object, never split).
+    pub fn open(
+        &self,
+        info: FileInfo,
+        sink: Arc<dyn Sink>,
+        encoder: &Encoder<'_>,
+        max_bytes: usize,
+    ) -> Result<ReportStream<'_>, RenderError> {
+        let head = encoder.head()?;
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        let id = files.len();
+        files.push(FileWritten { info: info.clone(), parts: Vec::new() });
+        Ok(ReportStream {
+            writers: self,
+            id,
+            sink,
+            key: info.key,
+            content_type: super::content_type(info.format.extension()),
+            buf: head.clone(),
+            head,
+            tail: encoder.tail(),
+            joiner: encoder.joiner(),
+            max_bytes,
+            rows: 0,
+            parts: 0,
+        })
+    }
+}
+
+/// One report file being written (see the module docs).
+pub struct ReportStream<'w> {
+    writers: &'w Writers<'w>,
+    id: usize,
+    sink: Arc<dyn Sink>,
+    key: String,
+    content_type: &'static str,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    joiner: &'static [u8],
+    max_bytes: usize,
+    /// The part being filled: the head, then its rows.
+    buf: Vec<u8>,
+    rows: usize,
+    /// Parts closed so far.
+    parts: usize,
+}
+
+impl ReportStream<'_> {
+    /// Appends the rows of `chunk`, closing parts as they fill.
+    pub fn push(&mut self, chunk: &Chunk) {
+        if chunk.ends.is_empty() {
+            return;
+        }
+        let sep = if self.rows > 0 { self.joiner.len() } else { 0 };
+        // Most chunks fit whole: one copy.
+        if self.buf.len() + sep + chunk.bytes.len() + self.tail.len() <= self.max_bytes {
+            self.buf.extend_from_slice(&self.joiner[..sep]);
+            self.buf.extend_from_slice(&chunk.bytes);
+            self.rows += chunk.ends.len();
+            return;
+        }
+        let mut start = 0;
+        for &end in &chunk.ends {
+            let row = &chunk.bytes[start..end as usize];
+            start = end as usize + self.joiner.len();
+            let sep = if self.rows > 0 { self.joiner.len() } else { 0 };
+            if self.rows > 0 && self.buf.len() + sep + row.len() + self.tail.len() > self.max_bytes {
+                self.close(false);
+            }
+            if self.rows > 0 {
+                self.buf.extend_from_slice(self.joiner);
+            }
+            self.buf.extend_from_slice(row);
+            self.rows += 1;
+        }
+    }
+
+    /// Closes the last part (an empty report is one part: the head and the tail) and says how
+    /// many parts the report has.
+    pub fn finish(mut self) -> usize {
+        self.close(true);
+        self.parts
+    }
+
+    fn close(&mut self, last: bool) {
+        self.parts += 1;
+        let key = if last && self.parts == 1 { self.key.clone() } else { part_key(&self.key, self.parts) };
+        let mut body = std::mem::replace(&mut self.buf, self.head.clone());
+        body.extend_from_slice(&self.tail);
+        let job = Job {
+            stream: self.id,
+            part: self.parts,
+            sink: self.sink.clone(),
+            key,
+            content_type: self.content_type,
+            body,
+            rows: std::mem::take(&mut self.rows),
+        };
+        // The writer threads outlive every stream (see `with_writers`): the queue is open.
+        let _ = self.writers.queue.send(job);
+    }
+}
