@@ -535,3 +535,46 @@ impl Control<RecoveryPoint> for RecoveryPointMinimumRetention {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estate::model::ControlInputParameter;
+
+    #[test]
+    fn every_definition_says_what_its_control_evaluates() {
+        for spec in super::super::spec::built_in().unwrap() {
+            let id = ControlId::from_name(&spec.name).unwrap();
+            // The one required parameter of the built-ins.
+            let given =
+                [ControlInputParameter { parameter_name: "maxRestoreTime".into(), parameter_value: "60".into() }];
+            let given = if id == ControlId::RestoreTime { &given[..] } else { &[] };
+            let check = Check::new(id, &spec, &spec.parameters(given).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            assert_eq!(check.evaluates(), spec.evaluates, "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn a_definition_that_disagrees_with_its_control_is_an_error_that_says_so() {
+        let mut spec = super::super::spec::built_in()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == "BACKUP_RECOVERY_POINT_ENCRYPTED")
+            .unwrap();
+        spec.evaluates = Evaluates::Plan;
+        let err = Check::new(ControlId::RecoveryPointEncrypted, &spec, &Params::default()).err().unwrap();
+        assert_eq!(err, "its definition says it evaluates Plan, but the control evaluates RecoveryPoint");
+    }
+
+    #[test]
+    fn a_definition_without_a_needed_default_names_the_parameter() {
+        let spec = super::super::spec::built_in()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == "BACKUP_RECOVERY_POINT_MINIMUM_RETENTION_CHECK")
+            .unwrap();
+        let err = Check::new(ControlId::RecoveryPointMinimumRetention, &spec, &Params::default()).err().unwrap();
+        assert_eq!(err, "parameter `requiredRetentionDays` has no value and its definition no default");
+    }
+}

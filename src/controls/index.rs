@@ -128,13 +128,14 @@ impl<'e> Index<'e> {
         let scopes = by_scope
             .into_par_iter()
             .enumerate()
-            .map(|(s, mut rps)| {
+            .map(|(s, rps)| {
                 // Stable: equal ids keep the estate's order, as the reports always had them.
-                rps.sort_by(|&a, &b| {
-                    let id = |i: usize| resources::resource_id(&estate.recovery_points[i].1.recovery_point_arn);
-                    id(a).cmp(id(b))
-                });
-                scope_index(estate, s, &tags, rps)
+                let mut keyed: Vec<(&str, usize)> = rps
+                    .into_iter()
+                    .map(|i| (resources::resource_id(&estate.recovery_points[i].1.recovery_point_arn), i))
+                    .collect();
+                keyed.sort_by(|a, b| a.0.cmp(b.0));
+                scope_index(estate, s, &tags, keyed.into_iter().map(|(_, i)| i).collect())
             })
             .collect();
         Index { estate, now, scopes, tags, latest_rp, latest_lag_rp, restore_minutes, last_backup, vaults }

@@ -112,6 +112,9 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, ReadError> {
         .map(|t| parse_task(t, &out_scopes[t.scope].id, opts.jobs.as_ref()).map(|(p, d)| (t.scope, p, d)))
         .collect::<Result<_, _>>()?;
     let parsed_at = started.elapsed();
+    // The records keep the strings they share; the pools that found them can go.
+    rayon::broadcast(|_| super::model::Shared::forget_pool());
+    super::model::Shared::forget_pool();
     let inputs = digest_inputs(dir, &tasks, parsed.iter().map(|(_, _, d)| d));
     let mut estate = assemble(out_scopes, parsed.into_iter().map(|(s, p, _)| (s, p)).collect());
     estate.inputs = inputs;
@@ -730,6 +733,12 @@ fn plan_key_of_selection_list(path: &Path) -> Option<String> {
 /// Folds the parsed files into one estate. `parsed` is in task order, which is deterministic.
 fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
     let mut e = Estate { scopes, ..Estate::default() };
+    // Sized once: a million recovery points grown by doubling would cost twice their size.
+    let count = |f: fn(&Parsed) -> usize| parsed.iter().map(|(_, p)| f(p)).sum::<usize>();
+    e.recovery_points.reserve_exact(count(|p| if let Parsed::RecoveryPoints(l) = p { l.len() } else { 0 }));
+    e.backup_jobs.reserve_exact(count(|p| if let Parsed::BackupJobs(l) = p { l.rows.len() } else { 0 }));
+    e.copy_jobs.reserve_exact(count(|p| if let Parsed::CopyJobs(l) = p { l.rows.len() } else { 0 }));
+    e.restore_jobs.reserve_exact(count(|p| if let Parsed::RestoreJobs(l) = p { l.rows.len() } else { 0 }));
     let mut vaults: BTreeMap<(usize, String), Vault> = BTreeMap::new();
     let mut policies: BTreeMap<(usize, String), String> = BTreeMap::new();
     let mut plans: BTreeMap<(usize, String), Plan> = BTreeMap::new();

@@ -225,8 +225,20 @@ fn restore_jobs(e: &Estate) -> Result<DataFrame, FrameError> {
         .finish()
 }
 
+/// The recovery points that a kept job names: the job reports join only those (the controls
+/// read the estate's recovery points directly), so a million recovery points with a day of
+/// jobs make a frame of a day's worth, in the estate's order.
 fn recovery_points(e: &Estate) -> Result<DataFrame, FrameError> {
-    Builder::new("recovery_points", schema::RECOVERY_POINTS, &e.recovery_points)
+    let named: std::collections::HashSet<&str> = e
+        .backup_jobs
+        .iter()
+        .filter_map(|j| j.recovery_point_arn.as_deref())
+        .chain(e.copy_jobs.iter().filter_map(|j| j.destination_recovery_point_arn.as_deref()))
+        .chain(e.restore_jobs.iter().filter_map(|j| j.recovery_point_arn.as_deref()))
+        .collect();
+    let rows: Vec<&(usize, crate::estate::model::RecoveryPoint)> =
+        e.recovery_points.iter().filter(|(_, r)| named.contains(r.recovery_point_arn.as_str())).collect();
+    Builder::new("recovery_points", schema::RECOVERY_POINTS, &rows)
         .str(|(s, _)| Some(&scope_of(e, *s).account))
         .str(|(s, _)| Some(&scope_of(e, *s).region))
         .str(|(_, r)| Some(&r.recovery_point_arn))

@@ -153,7 +153,7 @@ impl Writers<'_> {
             sink,
             key: info.key,
             content_type: super::content_type(info.format.extension()),
-            buf: head.clone(),
+            buf: part_buffer(&head, max_bytes),
             head,
             tail: encoder.tail(),
             joiner: encoder.joiner(),
@@ -162,6 +162,14 @@ impl Writers<'_> {
             parts: 0,
         })
     }
+}
+
+/// A new part: the head, with room for a whole part (up to 64 MiB; a larger limit grows it),
+/// so that filling it does not copy it again and again.
+fn part_buffer(head: &[u8], max_bytes: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(max_bytes.min(64 << 20).saturating_add(64));
+    buf.extend_from_slice(head);
+    buf
 }
 
 /// One report file being written (see the module docs).
@@ -222,7 +230,7 @@ impl ReportStream<'_> {
     fn close(&mut self, last: bool) {
         self.parts += 1;
         let key = if last && self.parts == 1 { self.key.clone() } else { part_key(&self.key, self.parts) };
-        let mut body = std::mem::replace(&mut self.buf, self.head.clone());
+        let mut body = std::mem::replace(&mut self.buf, part_buffer(&self.head, self.max_bytes));
         body.extend_from_slice(&self.tail);
         let job = Job {
             stream: self.id,
@@ -235,5 +243,100 @@ impl ReportStream<'_> {
         };
         // The writer threads outlive every stream (see `with_writers`): the queue is open.
         let _ = self.writers.queue.send(job);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reports::encode::{EncodeOptions, FrameRows, Rows};
+    use crate::reports::template::Template;
+    use polars::prelude::*;
+
+    /// Objects by key, in memory: the splitting is what is under test here; the folder and
+    /// S3 sinks have their own tests.
+    #[derive(Default)]
+    struct Memory(Mutex<std::collections::BTreeMap<String, Vec<u8>>>);
+
+    impl Sink for Memory {
+        fn put(&self, key: &str, body: &Body<'_>, _content_type: &str) -> Result<(), SinkError> {
+            self.0.lock().unwrap().insert(key.to_string(), body.to_vec());
+            Ok(())
+        }
+        fn location(&self, key: &str) -> String {
+            key.to_string()
+        }
+        fn root(&self) -> String {
+            String::new()
+        }
+    }
+
+    fn template() -> Template {
+        Template::parse(
+            "T",
+            "name = 'T'\nkind = 'job'\nframe = 'f'\ndescription = 'd'\n[[columns]]\nkey = 'a'\nheader = 'A'\nsource = 'a'\ntype = 'string'\n[[columns]]\nkey = 'n'\nheader = 'N'\nsource = 'n'\ntype = 'integer'\n",
+        )
+        .unwrap()
+    }
+
+    /// Streams the rows of `df` one chunk per row (the worst case for the splitter) with the
+    /// limit `max`; returns the objects by key and the part count.
+    fn stream(df: &DataFrame, format: Format, max: usize) -> (Vec<(String, String)>, usize, Vec<usize>) {
+        let t = template();
+        let rows = FrameRows::new(df, &t, format, (0, 0)).unwrap();
+        let encoder = Encoder::new(&t, format, EncodeOptions::default());
+        let sink = Arc::new(Memory::default());
+        let info =
+            FileInfo { plan: "p".into(), template: "T".into(), format, key: format!("r.{}", format.extension()) };
+        let (parts, files) = with_writers(|w| {
+            let mut s = w.open(info, sink.clone(), &encoder, max).unwrap();
+            for i in 0..rows.len() {
+                s.push(&encoder.chunk(&rows, i..i + 1).unwrap());
+            }
+            s.finish()
+        });
+        let rows_per_part = files[0].parts.iter().map(|p| p.as_ref().unwrap().rows).collect();
+        let objects =
+            sink.0.lock().unwrap().iter().map(|(k, v)| (k.clone(), String::from_utf8(v.clone()).unwrap())).collect();
+        (objects, parts, rows_per_part)
+    }
+
+    #[test]
+    fn parts_are_cut_between_rows_and_each_is_a_whole_file() {
+        let df = df!("a" => ["r1", "row-two-is-longer", "r3"], "n" => [1i64, 2, 3]).unwrap();
+        for format in [Format::Csv, Format::Json] {
+            let whole = crate::reports::encode::render(&df, &template(), format, (0, 0), EncodeOptions::default())
+                .unwrap()
+                .to_vec();
+            let ext = format.extension();
+            // A report that fits is one object under its own key, byte for byte the whole report.
+            let (objects, parts, _) = stream(&df, format, whole.len());
+            assert_eq!((parts, objects.len()), (1, 1));
+            assert_eq!(objects[0], (format!("r.{ext}"), String::from_utf8(whole.clone()).unwrap()));
+            // A limit smaller than any row: one row per part, each part a whole document.
+            let (objects, parts, rows) = stream(&df, format, 1);
+            assert_eq!((parts, rows), (3, vec![1, 1, 1]), "{format:?}");
+            let keys: Vec<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, [format!("r_1.{ext}"), format!("r_2.{ext}"), format!("r_3.{ext}")]);
+            match format {
+                Format::Csv => {
+                    assert!(objects.iter().all(|(_, t)| t.starts_with("\"A\",\"N\"\r\n")), "{objects:?}");
+                    assert_eq!(objects[1].1, "\"A\",\"N\"\r\n\"row-two-is-longer\",\"2\"\r\n");
+                }
+                Format::Json => assert_eq!(objects[2].1, "{\"reportItems\":[{\"a\":\"r3\",\"n\":3}]}\n"),
+            }
+            // Two rows fit exactly; the third goes on.
+            let one = |i: usize| objects[i].1.len();
+            let head_tail = match format {
+                Format::Csv => "\"A\",\"N\"\r\n".len(),
+                Format::Json => "{\"reportItems\":[]}\n".len(),
+            };
+            let limit = one(0) + one(1) - head_tail + if format == Format::Json { 1 } else { 0 };
+            let (objects, _, rows) = stream(&df, format, limit);
+            assert_eq!(rows, vec![2, 1], "{format:?}");
+            assert!(objects.iter().all(|(_, t)| t.len() <= limit));
+        }
+        let (objects, parts, _) = stream(&df.head(Some(0)), Format::Json, 1);
+        assert_eq!((parts, objects), (1, vec![("r.json".to_string(), "{\"reportItems\":[]}\n".to_string())]));
     }
 }
