@@ -27,7 +27,7 @@ pub trait Control<S>: Send + Sync {
 
 /// A control ready to run, by what it evaluates.
 pub enum Check {
-    Resource(Box<dyn Control<Resource>>),
+    Resource(Box<dyn for<'r> Control<Resource<'r>>>),
     Plan(Box<dyn Control<Plan>>),
     Vault(Box<dyn Control<Vault>>),
     RecoveryPoint(Box<dyn Control<RecoveryPoint>>),
@@ -163,8 +163,8 @@ fn coverage_gap(ix: &Index<'_>, r: &Resource, s: usize) -> Option<(Status, Strin
 /// BACKUP_RESOURCES_PROTECTED_BY_BACKUP_PLAN: a backup selection picks the resource.
 struct ProtectedByBackupPlan;
 
-impl Control<Resource> for ProtectedByBackupPlan {
-    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource) -> (Status, String) {
+impl Control<Resource<'_>> for ProtectedByBackupPlan {
+    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource<'_>) -> (Status, String) {
         if let Some(gap) = coverage_gap(ix, r, s) {
             return gap;
         }
@@ -191,8 +191,8 @@ struct CopiesElsewhere {
     list: Vec<String>,
 }
 
-impl Control<Resource> for CopiesElsewhere {
-    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource) -> (Status, String) {
+impl Control<Resource<'_>> for CopiesElsewhere {
+    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource<'_>) -> (Status, String) {
         if let Some(gap) = coverage_gap(ix, r, s) {
             return gap;
         }
@@ -253,8 +253,8 @@ impl VaultLock {
     }
 }
 
-impl Control<Resource> for VaultLock {
-    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource) -> (Status, String) {
+impl Control<Resource<'_>> for VaultLock {
+    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource<'_>) -> (Status, String) {
         if let Some(gap) = coverage_gap(ix, r, s) {
             return gap;
         }
@@ -305,10 +305,10 @@ struct LastRecoveryPointCreated {
     limit: AgeLimit,
 }
 
-impl Control<Resource> for LastRecoveryPointCreated {
-    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource) -> (Status, String) {
+impl Control<Resource<'_>> for LastRecoveryPointCreated {
+    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource<'_>) -> (Status, String) {
         let AgeLimit { limit, text } = &self.limit;
-        let latest = [ix.latest_rp.get(&r.arn), ix.last_backup.get(&r.arn)].into_iter().flatten().max().copied();
+        let latest = [ix.latest_rp.get(r.arn), ix.last_backup.get(r.arn)].into_iter().flatten().max().copied();
         match latest {
             Some(t) if ix.now - t <= *limit => (
                 Status::Compliant,
@@ -336,10 +336,10 @@ struct LogicallyAirGapped {
     limit: AgeLimit,
 }
 
-impl Control<Resource> for LogicallyAirGapped {
-    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource) -> (Status, String) {
+impl Control<Resource<'_>> for LogicallyAirGapped {
+    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource<'_>) -> (Status, String) {
         let AgeLimit { limit, text } = &self.limit;
-        match ix.latest_lag_rp.get(&r.arn) {
+        match ix.latest_lag_rp.get(r.arn) {
             Some(&t) if ix.now - t <= *limit => (
                 Status::Compliant,
                 format!(
@@ -370,10 +370,10 @@ struct RestoreTime {
     max_minutes: i64,
 }
 
-impl Control<Resource> for RestoreTime {
-    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource) -> (Status, String) {
+impl Control<Resource<'_>> for RestoreTime {
+    fn judge(&self, ix: &Index<'_>, s: usize, r: &Resource<'_>) -> (Status, String) {
         let max = self.max_minutes;
-        match ix.restore_minutes.get(&r.arn) {
+        match ix.restore_minutes.get(r.arn) {
             Some(&m) if m <= max => (Status::Compliant, format!("latest restore took {m} minutes, target {max}")),
             Some(&m) => {
                 (Status::NonCompliant, format!("latest restore took {m} minutes, more than the {max}-minute target"))

@@ -28,7 +28,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::checks::Check;
-use super::index::Index;
+use super::index::{Index, Tags};
 use super::resources::{self, PLAN_TYPE, RECOVERY_POINT_TYPE, VAULT_TYPE};
 use super::spec::{ControlId, ControlSpec, Evaluates};
 use crate::estate::model::{ControlScope, Framework, FrameworkControl};
@@ -194,7 +194,7 @@ impl ScopeFilter<'_> {
 
     /// Whether an entity is in scope. `types` are the entity's own type names (short and
     /// Config); `ids` its ids (id and ARN).
-    fn admits(&self, types: &[&str], ids: &[&str], tags: &BTreeMap<String, String>) -> bool {
+    fn admits(&self, types: &[&str], ids: &[&str], tags: &Tags<'_>) -> bool {
         let Some(s) = self.scope else { return true };
         if !s.compliance_resource_types.is_empty()
             && !s.compliance_resource_types.iter().any(|t| types.iter().any(|x| x.eq_ignore_ascii_case(t.trim())))
@@ -205,7 +205,7 @@ impl ScopeFilter<'_> {
         {
             return false;
         }
-        s.tags.iter().all(|(k, v)| match tags.get(k) {
+        s.tags.iter().all(|(k, v)| match tags.get(k.as_str()) {
             Some(actual) => v.is_empty() || actual == v,
             None => false,
         })
@@ -397,9 +397,9 @@ impl<'e> Evaluator<'e> {
         match &*w.check {
             Check::Resource(c) => data.resources[range]
                 .iter()
-                .filter(|r| filter.admits(&[r.short_type, r.config_type], &[r.id(), r.arn.as_str()], &r.tags))
+                .filter(|r| filter.admits(&[r.short_type, r.config_type], &[r.id(), r.arn], tags_of(r.arn)))
                 .map(|r| {
-                    if let Some(st) = r.state.as_deref().filter(|st| *st != "running") {
+                    if let Some(st) = r.state.filter(|st| *st != "running") {
                         let why = format!("the instance is {st}; only running instances are evaluated");
                         return verdict(r.config_type, r.id(), (Status::NotApplicable, why));
                     }

@@ -29,25 +29,27 @@ use crate::time::Millis;
 /// A vault type that counts as logically air-gapped.
 const LOGICALLY_AIR_GAPPED: &str = "LOGICALLY_AIR_GAPPED_BACKUP_VAULT";
 
+/// Tags by key.
+pub type Tags<'e> = BTreeMap<&'e str, &'e str>;
+
 /// A resource of the inventory with what the resource controls read.
 #[derive(Debug)]
-pub struct Resource {
-    pub arn: String,
+pub struct Resource<'e> {
+    pub arn: &'e str,
     /// `<Config type>/<id>`: the report's resource id, and the sort key.
     pub report_id: String,
     pub short_type: &'static str,
     pub config_type: &'static str,
-    pub tags: BTreeMap<String, String>,
     /// EC2 instance state when known.
-    pub state: Option<String>,
+    pub state: Option<&'e str>,
     /// Every backup selection that picks the resource.
     pub coverage: Vec<Coverage>,
 }
 
-impl Resource {
+impl<'e> Resource<'e> {
     /// The id after the type (`i-0abc…`, `fs-63c74e66`).
-    pub fn id(&self) -> &str {
-        resources::resource_id(&self.arn)
+    pub fn id(&self) -> &'e str {
+        resources::resource_id(self.arn)
     }
 }
 
@@ -62,9 +64,9 @@ pub struct Coverage {
 
 /// One account and region.
 #[derive(Debug, Default)]
-pub struct ScopeIndex {
+pub struct ScopeIndex<'e> {
     /// Resources in report id order.
-    pub resources: Vec<Resource>,
+    pub resources: Vec<Resource<'e>>,
     /// Recovery points (indexes into `Estate::recovery_points`) in report id order.
     pub recovery_points: Vec<usize>,
     /// Plans of this scope (indexes into `Estate::plans`).
@@ -81,17 +83,17 @@ pub struct ScopeIndex {
 pub struct Index<'e> {
     pub estate: &'e Estate,
     pub now: Millis,
-    pub scopes: Vec<ScopeIndex>,
+    pub scopes: Vec<ScopeIndex<'e>>,
     /// Tags of every ARN in the inventory.
-    pub tags: HashMap<String, BTreeMap<String, String>>,
+    pub tags: HashMap<&'e str, Tags<'e>>,
     /// Newest usable recovery point per resource ARN (anywhere in the estate).
-    pub latest_rp: HashMap<String, Millis>,
+    pub latest_rp: HashMap<&'e str, Millis>,
     /// Newest usable recovery point in a logically air-gapped vault per resource ARN.
-    pub latest_lag_rp: HashMap<String, Millis>,
+    pub latest_lag_rp: HashMap<&'e str, Millis>,
     /// `LatestRestoreExecutionTimeMinutes` per resource ARN.
-    pub restore_minutes: HashMap<String, i64>,
+    pub restore_minutes: HashMap<&'e str, i64>,
     /// `LastBackupTime` per resource ARN.
-    pub last_backup: HashMap<String, Millis>,
+    pub last_backup: HashMap<&'e str, Millis>,
     /// Vaults by (scope, name), indexes into `Estate::vaults`.
     pub vaults: HashMap<(usize, String), usize>,
 }
@@ -99,11 +101,11 @@ pub struct Index<'e> {
 impl<'e> Index<'e> {
     /// Indexes `estate` as of `now`.
     pub fn build(estate: &'e Estate, now: Millis) -> Index<'e> {
-        let mut tags: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let mut tags: HashMap<&str, Tags<'_>> = HashMap::new();
         for (_, r) in &estate.inventory {
-            tags.entry(r.resource_arn.clone())
+            tags.entry(r.resource_arn.as_str())
                 .or_default()
-                .extend(r.tags.iter().map(|t| (t.key.clone(), t.value.clone())));
+                .extend(r.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())));
         }
         let (latest_rp, latest_lag_rp) = latest_recovery_points(estate, now);
         let mut restore_minutes = HashMap::new();
@@ -113,10 +115,10 @@ impl<'e> Index<'e> {
         for (_, p) in &estate.protected_resources {
             let restore_known = p.latest_restore_job_creation_date.is_none_or(|t| t.0 <= now);
             if let Some(m) = p.latest_restore_execution_time_minutes.filter(|_| restore_known) {
-                restore_minutes.insert(p.resource_arn.clone(), m);
+                restore_minutes.insert(p.resource_arn.as_str(), m);
             }
             if let Some(t) = p.last_backup_time.filter(|t| t.0 <= now) {
-                last_backup.insert(p.resource_arn.clone(), t.0);
+                last_backup.insert(p.resource_arn.as_str(), t.0);
             }
         }
         let vaults =
@@ -156,7 +158,9 @@ impl<'e> Index<'e> {
 /// Usable: it names its resource, its status is absent, COMPLETED or AVAILABLE, and it was
 /// created at or before `now`. Its vault type is its own `VaultType`, else that of the first
 /// vault with its `BackupVaultArn`.
-fn latest_recovery_points(estate: &Estate, now: Millis) -> (HashMap<String, Millis>, HashMap<String, Millis>) {
+type Newest<'e> = HashMap<&'e str, Millis>;
+
+fn latest_recovery_points(estate: &Estate, now: Millis) -> (Newest<'_>, Newest<'_>) {
     let mut vault_types: HashMap<&str, Option<&str>> = HashMap::new();
     for v in &estate.vaults {
         if let Some(arn) = v.vault.backup_vault_arn.as_deref() {
@@ -164,12 +168,10 @@ fn latest_recovery_points(estate: &Estate, now: Millis) -> (HashMap<String, Mill
         }
     }
     let (mut all, mut lag) = (HashMap::new(), HashMap::new());
-    let newer = |m: &mut HashMap<String, Millis>, arn: &str, t: Millis| match m.get_mut(arn) {
-        Some(old) => *old = (*old).max(t),
-        None => {
-            m.insert(arn.to_string(), t);
-        }
-    };
+    fn newer<'e>(m: &mut Newest<'e>, arn: &'e str, t: Millis) {
+        let old = m.entry(arn).or_insert(t);
+        *old = (*old).max(t);
+    }
     for (_, rp) in &estate.recovery_points {
         let Some(arn) = rp.resource_arn.as_deref() else { continue };
         if !matches!(rp.status.as_deref(), None | Some("COMPLETED" | "AVAILABLE")) || rp.creation_date.0 > now {
@@ -188,12 +190,12 @@ fn latest_recovery_points(estate: &Estate, now: Millis) -> (HashMap<String, Mill
     (all, lag)
 }
 
-fn scope_index(
-    estate: &Estate,
+fn scope_index<'e>(
+    estate: &'e Estate,
     s: usize,
-    tags: &HashMap<String, BTreeMap<String, String>>,
+    tags: &HashMap<&str, Tags<'_>>,
     recovery_points: Vec<usize>,
-) -> ScopeIndex {
+) -> ScopeIndex<'e> {
     let plans: Vec<usize> = estate.plans.iter().enumerate().filter(|(_, p)| p.scope == s).map(|(i, _)| i).collect();
     let vaults: Vec<usize> = estate.vaults.iter().enumerate().filter(|(_, v)| v.scope == s).map(|(i, _)| i).collect();
     let selections: Vec<_> = estate.selections.iter().filter(|x| x.scope == s).collect();
@@ -224,15 +226,14 @@ fn scope_index(
                 })
                 .collect();
             let state = (short == "EC2")
-                .then(|| estate.instance_states.get(&(s, resources::resource_id(arn).to_string())).cloned())
+                .then(|| estate.instance_states.get(&(s, resources::resource_id(arn).to_string())).map(String::as_str))
                 .flatten();
             let config_type = resources::config_type(short).unwrap_or("AWS::Unknown");
             Some(Resource {
-                arn: arn.to_string(),
+                arn,
                 report_id: format!("{config_type}/{}", resources::resource_id(arn)),
                 short_type: short,
                 config_type,
-                tags: t.clone(),
                 state,
                 coverage,
             })

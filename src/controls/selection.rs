@@ -64,14 +64,14 @@ impl std::fmt::Display for Match {
 }
 
 /// Whether `selection` picks the resource `arn` with `tags`, and by what.
-pub fn matches(selection: &BackupSelection, arn: &str, tags: &BTreeMap<String, String>) -> Option<Match> {
+pub fn matches(selection: &BackupSelection, arn: &str, tags: &BTreeMap<&str, &str>) -> Option<Match> {
     if selection.not_resources.iter().any(|p| glob(p, arn)) {
         return None;
     }
     if let Some(c) = &selection.conditions {
-        let value = |k: &str| tags.get(tag_key(k));
-        let all = c.string_equals.iter().all(|p| value(&p.condition_key) == Some(&p.condition_value))
-            && c.string_not_equals.iter().all(|p| value(&p.condition_key) != Some(&p.condition_value))
+        let value = |k: &str| tags.get(tag_key(k)).copied();
+        let all = c.string_equals.iter().all(|p| value(&p.condition_key) == Some(p.condition_value.as_str()))
+            && c.string_not_equals.iter().all(|p| value(&p.condition_key) != Some(p.condition_value.as_str()))
             && c.string_like.iter().all(|p| value(&p.condition_key).is_some_and(|v| glob(&p.condition_value, v)))
             && c.string_not_like.iter().all(|p| !value(&p.condition_key).is_some_and(|v| glob(&p.condition_value, v)));
         if !all {
@@ -81,8 +81,10 @@ pub fn matches(selection: &BackupSelection, arn: &str, tags: &BTreeMap<String, S
     if let Some(p) = selection.resources.iter().find(|p| glob(p, arn)) {
         return Some(Match::Resource(p.clone()));
     }
-    if let Some(t) =
-        selection.list_of_tags.iter().find(|t| tags.get(tag_key(&t.condition_key)) == Some(&t.condition_value))
+    if let Some(t) = selection
+        .list_of_tags
+        .iter()
+        .find(|t| tags.get(tag_key(&t.condition_key)).copied() == Some(t.condition_value.as_str()))
     {
         return Some(Match::Tag(tag_key(&t.condition_key).to_string(), t.condition_value.clone()));
     }
@@ -100,8 +102,8 @@ mod tests {
     use super::*;
     use crate::estate::model::{ConditionParameter, Conditions, TagCondition};
 
-    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn tags<'a>(pairs: &[(&'a str, &'a str)]) -> BTreeMap<&'a str, &'a str> {
+        pairs.iter().copied().collect()
     }
 
     fn cp(k: &str, v: &str) -> ConditionParameter {

@@ -93,6 +93,9 @@ enum Parsed {
     Parents(String, Vec<Parent>),
 }
 
+/// Files parsed in parallel before their pages are assembled.
+const PARSE_BATCH: usize = 64;
+
 /// Reads the estate snapshot at `dir`.
 pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, ReadError> {
     let started = std::time::Instant::now();
@@ -107,17 +110,39 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, ReadError> {
     let marker = marker(dir)?;
     let not_collected = not_collected(&mut out_scopes, &mut tasks, &empty, opts, marker.as_ref());
     let listed_at = started.elapsed();
-    let parsed: Vec<(usize, Parsed, FileDigest)> = tasks
-        .par_iter()
-        .map(|t| parse_task(t, &out_scopes[t.scope].id, opts.jobs.as_ref()).map(|(p, d)| (t.scope, p, d)))
-        .collect::<Result<_, _>>()?;
+    // Files are parsed in parallel, a batch at a time, and each batch is assembled (in file
+    // order) before the next is read: parsed pages never pile up beside the estate they are
+    // moved into, which would double the memory of a million recovery points.
+    let ids: Vec<ScopeId> = out_scopes.iter().map(|s| s.id.clone()).collect();
+    let mut digests = Vec::with_capacity(tasks.len());
+    let mut failed = None;
+    let pages = tasks
+        .chunks(PARSE_BATCH)
+        .flat_map(|batch| {
+            batch
+                .par_iter()
+                .map(|t| parse_task(t, &ids[t.scope], opts.jobs.as_ref()).map(|(p, d)| (t.scope, p, d)))
+                .collect::<Vec<_>>()
+        })
+        .map_while(|r| match r {
+            Ok((scope, page, digest)) => {
+                digests.push(digest);
+                Some((scope, page))
+            }
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        });
+    let mut estate = assemble(out_scopes, pages);
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let parsed_at = started.elapsed();
     // The records keep the strings they share; the pools that found them can go.
     rayon::broadcast(|_| super::model::Shared::forget_pool());
     super::model::Shared::forget_pool();
-    let inputs = digest_inputs(dir, &tasks, parsed.iter().map(|(_, _, d)| d));
-    let mut estate = assemble(out_scopes, parsed.into_iter().map(|(s, p, _)| (s, p)).collect());
-    estate.inputs = inputs;
+    estate.inputs = digest_inputs(dir, &tasks, digests.iter());
     if let Some(m) = &marker {
         estate.skipped = m
             .skipped
@@ -731,14 +756,8 @@ fn plan_key_of_selection_list(path: &Path) -> Option<String> {
 }
 
 /// Folds the parsed files into one estate. `parsed` is in task order, which is deterministic.
-fn assemble(scopes: Vec<Scope>, parsed: Vec<(usize, Parsed)>) -> Estate {
+fn assemble(scopes: Vec<Scope>, parsed: impl Iterator<Item = (usize, Parsed)>) -> Estate {
     let mut e = Estate { scopes, ..Estate::default() };
-    // Sized once: a million recovery points grown by doubling would cost twice their size.
-    let count = |f: fn(&Parsed) -> usize| parsed.iter().map(|(_, p)| f(p)).sum::<usize>();
-    e.recovery_points.reserve_exact(count(|p| if let Parsed::RecoveryPoints(l) = p { l.len() } else { 0 }));
-    e.backup_jobs.reserve_exact(count(|p| if let Parsed::BackupJobs(l) = p { l.rows.len() } else { 0 }));
-    e.copy_jobs.reserve_exact(count(|p| if let Parsed::CopyJobs(l) = p { l.rows.len() } else { 0 }));
-    e.restore_jobs.reserve_exact(count(|p| if let Parsed::RestoreJobs(l) = p { l.rows.len() } else { 0 }));
     let mut vaults: BTreeMap<(usize, String), Vault> = BTreeMap::new();
     let mut policies: BTreeMap<(usize, String), String> = BTreeMap::new();
     let mut plans: BTreeMap<(usize, String), Plan> = BTreeMap::new();

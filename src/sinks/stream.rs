@@ -24,9 +24,10 @@ use crate::reports::key::part_key;
 use crate::reports::template::Format;
 
 /// Closed parts waiting for a writer thread.
-pub const QUEUE: usize = 2;
-/// Writer threads (they mostly wait on the disk or the network; hashing is the CPU part).
-pub const WRITER_THREADS: usize = 2;
+pub const QUEUE: usize = 1;
+/// Writer threads. One keeps up: a part's SHA-256 takes a small fraction of the time its
+/// write and sync take, and an S3 upload sends a large part's pieces concurrently itself.
+pub const WRITER_THREADS: usize = 1;
 
 /// What a stream writes: the report file a plan delivers.
 #[derive(Debug, Clone)]
