@@ -169,7 +169,60 @@ fn write_atomically(dir: &Path, path: &Path, body: &Body<'_>) -> std::io::Result
     Ok(())
 }
 
+/// A report written piece by piece: into a new temporary file in its final folder, synced and
+/// renamed into place when committed (the same guarantees as [`LocalDir::put`]). Dropped
+/// without a commit, the temporary file is removed.
+pub struct LocalObject {
+    root: PathBuf,
+    dir: PathBuf,
+    file: std::io::BufWriter<tempfile::NamedTempFile>,
+    _registered: crate::cleanup::Registered,
+}
+
+impl super::ObjectWriter for LocalObject {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        self.file.write_all(bytes).map_err(|source| SinkError::Io { path: self.dir.clone(), source })
+    }
+
+    fn commit(self: Box<Self>, key: &str) -> Result<(), SinkError> {
+        let path = LocalDir::segments(key).fold(self.root.clone(), |p, s| p.join(s));
+        let io = |source| SinkError::Io { path: path.clone(), source };
+        if path.parent() != Some(self.dir.as_path()) {
+            return Err(io(std::io::Error::other("a streamed report is committed in the folder it was opened in")));
+        }
+        let tmp = self.file.into_inner().map_err(|e| io(e.into_error()))?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(&path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+}
+
 impl Sink for LocalDir {
+    fn writer(&self, key: &str) -> Option<Result<Box<dyn super::ObjectWriter>, SinkError>> {
+        let open = || -> Result<Box<dyn super::ObjectWriter>, SinkError> {
+            self.prepare()?;
+            let path = self.path(key);
+            if path == self.root {
+                return Err(SinkError::Io { path, source: std::io::Error::other("the key names no file") });
+            }
+            let dir = self.make_parents(key)?;
+            let tmp = tempfile::Builder::new()
+                .prefix(TMP_PREFIX)
+                .suffix(TMP_SUFFIX)
+                .rand_bytes(8)
+                .tempfile_in(&dir)
+                .map_err(|source| SinkError::Io { path: path.clone(), source })?;
+            let registered = crate::cleanup::register(tmp.path());
+            Ok(Box::new(LocalObject {
+                root: self.root.clone(),
+                dir,
+                file: std::io::BufWriter::with_capacity(1 << 20, tmp),
+                _registered: registered,
+            }))
+        };
+        Some(open())
+    }
+
     fn put(&self, key: &str, body: &Body<'_>, _content_type: &str) -> Result<(), SinkError> {
         self.prepare()?;
         let path = self.path(key);
@@ -195,6 +248,7 @@ impl Sink for LocalDir {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ObjectWriter;
     use super::*;
 
     fn body<'a>(slices: &[&'a [u8]]) -> Body<'a> {
@@ -216,6 +270,27 @@ mod tests {
         sink.put("a/b/c.csv", &body(&[b"two"]), "text/csv").unwrap();
         assert_eq!(fs::read(dir.path().join("a/b/c.csv")).unwrap(), b"two");
         assert_eq!(names(&dir.path().join("a/b")), ["c.csv"]);
+    }
+
+    #[test]
+    fn a_streamed_report_appears_whole_on_commit_and_not_at_all_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = LocalDir::new(dir.path());
+        let mut w = sink.writer("a/r.csv").unwrap().unwrap();
+        w.write(b"he").unwrap();
+        w.write(b"ad\r\n").unwrap();
+        assert_eq!(names(&dir.path().join("a")).len(), 1, "only the temporary file so far");
+        assert!(!dir.path().join("a/r_1.csv").exists());
+        w.commit("a/r_1.csv").unwrap();
+        assert_eq!(fs::read(dir.path().join("a/r_1.csv")).unwrap(), b"head\r\n");
+        let mut w = sink.writer("a/r.csv").unwrap().unwrap();
+        w.write(b"lost").unwrap();
+        drop(w);
+        assert_eq!(names(&dir.path().join("a")), ["r_1.csv"]);
+        let w = sink.writer("a/r.csv").unwrap().unwrap();
+        let err = w.commit("b/r.csv").unwrap_err();
+        assert!(err.to_string().contains("b/r.csv"), "{err}");
+        assert!(!dir.path().join("b").exists());
     }
 
     #[test]

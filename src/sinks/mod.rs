@@ -61,10 +61,24 @@ pub trait Sink: Send + Sync {
     }
     /// Stores `body` under `key`, completely or not at all.
     fn put(&self, key: &str, body: &Body<'_>, content_type: &str) -> Result<(), SinkError>;
+    /// A writer for an object written piece by piece, whose key is decided when it is
+    /// committed and lies in the same folder as `key`; `None` when the sink stores whole
+    /// bodies only (S3 uploads each part whole, as a multipart upload when it is large).
+    fn writer(&self, _key: &str) -> Option<Result<Box<dyn ObjectWriter>, SinkError>> {
+        None
+    }
     /// Where `key` ends up, for logs, summaries and the manifest.
     fn location(&self, key: &str) -> String;
     /// Where the sink's keys start (a folder or `s3://bucket/prefix/`): one manifest per root.
     fn root(&self) -> String;
+}
+
+/// An object being written piece by piece (see [`Sink::writer`]): stored under its key only
+/// by [`ObjectWriter::commit`], completely or not at all; dropped uncommitted, it leaves
+/// nothing.
+pub trait ObjectWriter: Send {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError>;
+    fn commit(self: Box<Self>, key: &str) -> Result<(), SinkError>;
 }
 
 /// Which sink each report plan's reports go to.

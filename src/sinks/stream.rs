@@ -1,33 +1,39 @@
 //! Streamed delivery: report rows in, complete objects out, while the rows are still coming.
 //!
-//! A [`ReportStream`] is one report file being written. Encoded rows ([`Chunk`]s) are
-//! appended to the part being filled; when the next row would take the part over the object
-//! size limit, the part is closed (the CSV header or the JSON document's `]}` around it, so
-//! every part is a complete file) and handed to the [`Writers`]: a bounded queue and writer
-//! threads that compute each part's SHA-256 and byte count for the manifest and `put` it to
-//! its sink (a local folder writes it atomically, S3 uploads it, as a multipart upload when
-//! it is large). The rows that follow go into the next part.
+//! A [`ReportStream`] is one report file being written. Encoded rows ([`Chunk`]s) go to the
+//! part being filled; when the next row would take the part over the object size limit, the
+//! part is closed (with the CSV header, or the JSON document's head and `]}`, so every part is
+//! a complete file) and the rows that follow start the next one. The split is the one the
+//! reports always had: parts are cut between rows, a report that fits is one object under its
+//! own key, a larger one is `_1`, `_2`, … (a part's key is decided when it closes: the first
+//! one's when the second starts, or when the report ends), and a row larger than the limit is
+//! a part of its own.
 //!
-//! Memory is therefore bounded by the limit, not by the report: each open stream holds at
-//! most one part being filled, and the queue at most [`QUEUE`] parts plus one per writer
-//! thread. The split is the one the reports always had: parts are cut between rows, a report
-//! that fits is one object under its own key, a larger one is `_1`, `_2`, … (the key of the
-//! first part is decided when the second one starts), and a single row larger than the limit
-//! is a part of its own.
+//! The bytes go, a few MiB at a time, through a bounded queue to a writer thread (a stream
+//! always to the same one, so its bytes stay in order), which computes each part's SHA-256 and
+//! size for the manifest as they pass and writes them: into a temporary file in the report's
+//! folder that is synced and renamed into place when the part closes (a local folder), or into
+//! a buffer uploaded when it closes (S3, as a multipart upload when it is large). Memory is
+//! bounded by the queues, not by the reports: [`WRITER_THREADS`] × [`QUEUE`] × [`FLUSH_BYTES`],
+//! plus, for S3 only, one part per open stream.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::{Sink, SinkError};
+use sha2::Digest;
+
+use super::{ObjectWriter, Sink, SinkError};
 use crate::reports::encode::{Body, Chunk, Encoder, RenderError};
 use crate::reports::key::part_key;
 use crate::reports::template::Format;
 
-/// Closed parts waiting for a writer thread.
-pub const QUEUE: usize = 1;
-/// Writer threads. One keeps up: a part's SHA-256 takes a small fraction of the time its
-/// write and sync take, and an S3 upload sends a large part's pieces concurrently itself.
-pub const WRITER_THREADS: usize = 1;
+/// Messages waiting for each writer thread.
+pub const QUEUE: usize = 4;
+/// Writer threads: two, so that one part's sync does not hold up the other format's writes.
+pub const WRITER_THREADS: usize = 2;
+/// Bytes a stream gathers before they go to its writer.
+pub const FLUSH_BYTES: usize = 4 << 20;
 
 /// What a stream writes: the report file a plan delivers.
 #[derive(Debug, Clone)]
@@ -60,44 +66,44 @@ pub struct FileWritten {
     pub parts: Vec<Result<PartWritten, SinkError>>,
 }
 
-struct Job {
-    stream: usize,
-    part: usize,
-    sink: Arc<dyn Sink>,
-    key: String,
-    content_type: &'static str,
-    body: Vec<u8>,
-    rows: usize,
+enum Msg {
+    /// A new stream: where its parts go.
+    Open { stream: usize, sink: Arc<dyn Sink>, key: String, content_type: &'static str },
+    /// The next bytes of the stream's current part.
+    Bytes { stream: usize, bytes: Vec<u8> },
+    /// The current part is complete: store it under `key`.
+    Close { stream: usize, part: usize, key: String, rows: usize },
 }
 
-/// The writer threads and their queue, shared by every stream of a run.
+/// The writer threads and their queues, shared by every stream of a run.
 pub struct Writers<'f> {
-    queue: SyncSender<Job>,
+    queues: Vec<SyncSender<Msg>>,
     files: &'f Mutex<Vec<FileWritten>>,
 }
+
+type Results = Mutex<Vec<(usize, usize, Result<PartWritten, SinkError>)>>;
 
 /// Runs `work` with writer threads ready for its streams; returns what `work` returned and
 /// every file its streams wrote, in the order the streams were opened, once the last part is
 /// written.
 pub fn with_writers<R>(work: impl FnOnce(&Writers<'_>) -> R) -> (R, Vec<FileWritten>) {
-    let (queue, jobs) = sync_channel::<Job>(QUEUE);
     let files = Mutex::new(Vec::new());
-    let jobs = Mutex::new(jobs);
-    let done: Mutex<Vec<(usize, PartWritten)>> = Mutex::new(Vec::new());
-    let failed: Mutex<Vec<(usize, usize, SinkError)>> = Mutex::new(Vec::new());
+    let results: Results = Mutex::new(Vec::new());
     let out = std::thread::scope(|scope| {
+        let mut queues = Vec::new();
         for _ in 0..WRITER_THREADS {
-            scope.spawn(|| write_parts(&jobs, &done, &failed));
+            let (queue, messages) = sync_channel::<Msg>(QUEUE);
+            queues.push(queue);
+            let results = &results;
+            scope.spawn(move || write_parts(messages, results));
         }
-        let writers = Writers { queue, files: &files };
-        // Dropping `writers` (and its end of the queue) ends the writer threads once the
-        // queue is empty; the scope waits for them.
+        let writers = Writers { queues, files: &files };
+        // Dropping `writers` (and its ends of the queues) ends the writer threads once their
+        // queues are empty; the scope waits for them.
         work(&writers)
     });
     let mut files = files.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut results: Vec<(usize, usize, Result<PartWritten, SinkError>)> = Vec::new();
-    results.extend(done.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().map(|(s, p)| (s, p.part, Ok(p))));
-    results.extend(failed.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().map(|(s, n, e)| (s, n, Err(e))));
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(s, n, _)| (*s, *n));
     for (s, _, r) in results {
         files[s].parts.push(r);
@@ -105,31 +111,84 @@ pub fn with_writers<R>(work: impl FnOnce(&Writers<'_>) -> R) -> (R, Vec<FileWrit
     (out, files)
 }
 
-fn write_parts(
-    jobs: &Mutex<Receiver<Job>>,
-    done: &Mutex<Vec<(usize, PartWritten)>>,
-    failed: &Mutex<Vec<(usize, usize, SinkError)>>,
-) {
-    loop {
-        let job = match jobs.lock().unwrap_or_else(|e| e.into_inner()).recv() {
-            Ok(job) => job,
-            Err(_) => return,
-        };
-        let body = Body { slices: vec![&job.body], rows: job.rows };
-        let sha256 = body.sha256();
-        match job.sink.put(&job.key, &body, job.content_type) {
-            Ok(()) => done.lock().unwrap_or_else(|e| e.into_inner()).push((
-                job.stream,
-                PartWritten {
-                    location: job.sink.location(&job.key),
-                    key: job.key,
-                    part: job.part,
-                    rows: job.rows,
-                    bytes: job.body.len(),
-                    sha256,
-                },
-            )),
-            Err(e) => failed.lock().unwrap_or_else(|e| e.into_inner()).push((job.stream, job.part, e)),
+/// Where a part's bytes go while it is open.
+enum Out {
+    /// A sink that writes piece by piece (a local folder).
+    Direct(Box<dyn ObjectWriter>),
+    /// A sink that stores whole bodies (S3).
+    Buffer(Vec<u8>),
+    /// Writing failed; the part is not stored (what was written is gone with the writer).
+    Failed(SinkError),
+}
+
+struct Part {
+    out: Out,
+    hash: sha2::Sha256,
+    bytes: usize,
+}
+
+struct Open {
+    sink: Arc<dyn Sink>,
+    key: String,
+    content_type: &'static str,
+    part: Option<Part>,
+}
+
+impl Open {
+    fn part(&mut self) -> &mut Part {
+        self.part.get_or_insert_with(|| Part {
+            out: match self.sink.writer(&self.key) {
+                Some(Ok(w)) => Out::Direct(w),
+                Some(Err(e)) => Out::Failed(e),
+                None => Out::Buffer(Vec::new()),
+            },
+            hash: sha2::Sha256::new(),
+            bytes: 0,
+        })
+    }
+}
+
+fn write_parts(messages: Receiver<Msg>, results: &Results) {
+    let mut open: HashMap<usize, Open> = HashMap::new();
+    for msg in messages {
+        match msg {
+            Msg::Open { stream, sink, key, content_type } => {
+                open.insert(stream, Open { sink, key, content_type, part: None });
+            }
+            Msg::Bytes { stream, bytes } => {
+                let Some(o) = open.get_mut(&stream) else { continue };
+                let part = o.part();
+                part.hash.update(&bytes);
+                part.bytes += bytes.len();
+                match &mut part.out {
+                    Out::Direct(w) => {
+                        if let Err(e) = w.write(&bytes) {
+                            part.out = Out::Failed(e);
+                        }
+                    }
+                    Out::Buffer(b) => b.extend_from_slice(&bytes),
+                    Out::Failed(_) => {}
+                }
+            }
+            Msg::Close { stream, part: n, key, rows } => {
+                let Some(o) = open.get_mut(&stream) else { continue };
+                o.part();
+                let part = o.part.take().expect("opened above");
+                let stored = match part.out {
+                    Out::Direct(w) => w.commit(&key),
+                    Out::Buffer(b) => o.sink.put(&key, &Body { slices: vec![&b], rows }, o.content_type),
+                    Out::Failed(e) => Err(e),
+                };
+                let written = stored.map(|()| PartWritten {
+                    location: o.sink.location(&key),
+                    key,
+                    part: n,
+                    rows,
+                    bytes: part.bytes,
+                    sha256: hex::encode(part.hash.finalize()),
+                });
+                results.lock().unwrap_or_else(|e| e.into_inner()).push((stream, n, written));
+            }
         }
     }
 }
@@ -148,60 +207,78 @@ impl Writers<'_> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         let id = files.len();
         files.push(FileWritten { info: info.clone(), parts: Vec::new() });
+        let queue = &self.queues[id % self.queues.len()];
+        let content_type = super::content_type(info.format.extension());
+        // The writer threads outlive every stream (see `with_writers`): the queue is open.
+        let _ = queue.send(Msg::Open { stream: id, sink, key: info.key.clone(), content_type });
         Ok(ReportStream {
-            writers: self,
+            queue,
             id,
-            sink,
             key: info.key,
-            content_type: super::content_type(info.format.extension()),
-            buf: part_buffer(&head, max_bytes),
-            head,
+            pending: Vec::with_capacity(FLUSH_BYTES + (1 << 20)),
+            size: 0,
             tail: encoder.tail(),
             joiner: encoder.joiner(),
             max_bytes,
             rows: 0,
             parts: 0,
-        })
+            head,
+        }
+        .started())
     }
-}
-
-/// A new part: the head, with room for a whole part (up to 64 MiB; a larger limit grows it),
-/// so that filling it does not copy it again and again.
-fn part_buffer(head: &[u8], max_bytes: usize) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(max_bytes.min(64 << 20).saturating_add(64));
-    buf.extend_from_slice(head);
-    buf
 }
 
 /// One report file being written (see the module docs).
 pub struct ReportStream<'w> {
-    writers: &'w Writers<'w>,
+    queue: &'w SyncSender<Msg>,
     id: usize,
-    sink: Arc<dyn Sink>,
     key: String,
-    content_type: &'static str,
     head: Vec<u8>,
     tail: Vec<u8>,
     joiner: &'static [u8],
     max_bytes: usize,
-    /// The part being filled: the head, then its rows.
-    buf: Vec<u8>,
+    /// Bytes not yet sent to the writer.
+    pending: Vec<u8>,
+    /// Bytes of the part being filled, the head included.
+    size: usize,
+    /// Rows of the part being filled.
     rows: usize,
     /// Parts closed so far.
     parts: usize,
 }
 
 impl ReportStream<'_> {
+    fn started(mut self) -> Self {
+        self.pending.extend_from_slice(&self.head);
+        self.size = self.head.len();
+        self
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        self.size += bytes.len();
+        if self.pending.len() >= FLUSH_BYTES {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let bytes = std::mem::replace(&mut self.pending, Vec::with_capacity(FLUSH_BYTES + (1 << 20)));
+            let _ = self.queue.send(Msg::Bytes { stream: self.id, bytes });
+        }
+    }
+
     /// Appends the rows of `chunk`, closing parts as they fill.
     pub fn push(&mut self, chunk: &Chunk) {
         if chunk.ends.is_empty() {
             return;
         }
-        let sep = if self.rows > 0 { self.joiner.len() } else { 0 };
+        let sep = if self.rows > 0 { self.joiner } else { b"" };
         // Most chunks fit whole: one copy.
-        if self.buf.len() + sep + chunk.bytes.len() + self.tail.len() <= self.max_bytes {
-            self.buf.extend_from_slice(&self.joiner[..sep]);
-            self.buf.extend_from_slice(&chunk.bytes);
+        if self.size + sep.len() + chunk.bytes.len() + self.tail.len() <= self.max_bytes {
+            self.append(sep);
+            self.append(&chunk.bytes);
             self.rows += chunk.ends.len();
             return;
         }
@@ -209,14 +286,13 @@ impl ReportStream<'_> {
         for &end in &chunk.ends {
             let row = &chunk.bytes[start..end as usize];
             start = end as usize + self.joiner.len();
-            let sep = if self.rows > 0 { self.joiner.len() } else { 0 };
-            if self.rows > 0 && self.buf.len() + sep + row.len() + self.tail.len() > self.max_bytes {
+            if self.rows > 0 && self.size + self.joiner.len() + row.len() + self.tail.len() > self.max_bytes {
                 self.close(false);
             }
             if self.rows > 0 {
-                self.buf.extend_from_slice(self.joiner);
+                self.append(self.joiner);
             }
-            self.buf.extend_from_slice(row);
+            self.append(row);
             self.rows += 1;
         }
     }
@@ -231,19 +307,18 @@ impl ReportStream<'_> {
     fn close(&mut self, last: bool) {
         self.parts += 1;
         let key = if last && self.parts == 1 { self.key.clone() } else { part_key(&self.key, self.parts) };
-        let mut body = std::mem::replace(&mut self.buf, part_buffer(&self.head, self.max_bytes));
-        body.extend_from_slice(&self.tail);
-        let job = Job {
-            stream: self.id,
-            part: self.parts,
-            sink: self.sink.clone(),
-            key,
-            content_type: self.content_type,
-            body,
-            rows: std::mem::take(&mut self.rows),
-        };
-        // The writer threads outlive every stream (see `with_writers`): the queue is open.
-        let _ = self.writers.queue.send(job);
+        let tail = std::mem::take(&mut self.tail);
+        self.append(&tail);
+        self.tail = tail;
+        self.flush();
+        let rows = std::mem::take(&mut self.rows);
+        let _ = self.queue.send(Msg::Close { stream: self.id, part: self.parts, key, rows });
+        if !last {
+            let head = std::mem::take(&mut self.head);
+            self.size = 0;
+            self.append(&head);
+            self.head = head;
+        }
     }
 }
 
@@ -281,12 +356,31 @@ mod tests {
     }
 
     /// Streams the rows of `df` one chunk per row (the worst case for the splitter) with the
-    /// limit `max`; returns the objects by key and the part count.
+    /// limit `max`, to memory and to a local folder (which writes piece by piece); returns the
+    /// objects by key, the part count and the rows per part, after checking that both sinks
+    /// got the same objects.
     fn stream(df: &DataFrame, format: Format, max: usize) -> (Vec<(String, String)>, usize, Vec<usize>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (local_parts, local_rows) = stream_to(df, format, max, Arc::new(super::super::LocalDir::new(dir.path())));
+        let memory = Arc::new(Memory::default());
+        let (parts, rows) = stream_to(df, format, max, memory.clone());
+        let objects: Vec<(String, String)> =
+            memory.0.lock().unwrap().iter().map(|(k, v)| (k.clone(), String::from_utf8(v.clone()).unwrap())).collect();
+        let mut on_disk: Vec<(String, String)> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name().into_string().unwrap(), std::fs::read_to_string(e.path()).unwrap()))
+            .collect();
+        on_disk.sort();
+        assert_eq!((on_disk, local_parts, local_rows), (objects.clone(), parts, rows.clone()), "{format:?}, {max}");
+        (objects, parts, rows)
+    }
+
+    /// Streams to one sink; returns the part count and the rows per part.
+    fn stream_to(df: &DataFrame, format: Format, max: usize, sink: Arc<dyn Sink>) -> (usize, Vec<usize>) {
         let t = template();
         let rows = FrameRows::new(df, &t, format, (0, 0)).unwrap();
         let encoder = Encoder::new(&t, format, EncodeOptions::default());
-        let sink = Arc::new(Memory::default());
         let info =
             FileInfo { plan: "p".into(), template: "T".into(), format, key: format!("r.{}", format.extension()) };
         let (parts, files) = with_writers(|w| {
@@ -297,9 +391,7 @@ mod tests {
             s.finish()
         });
         let rows_per_part = files[0].parts.iter().map(|p| p.as_ref().unwrap().rows).collect();
-        let objects =
-            sink.0.lock().unwrap().iter().map(|(k, v)| (k.clone(), String::from_utf8(v.clone()).unwrap())).collect();
-        (objects, parts, rows_per_part)
+        (parts, rows_per_part)
     }
 
     #[test]
