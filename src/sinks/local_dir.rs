@@ -248,7 +248,6 @@ impl Sink for LocalDir {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ObjectWriter;
     use super::*;
 
     fn body<'a>(slices: &[&'a [u8]]) -> Body<'a> {
