@@ -319,39 +319,59 @@ impl<'e> Evaluator<'e> {
         E: FnMut(usize, &Unit, T),
     {
         let started = std::time::Instant::now();
-        let group = CHUNK * 4 * rayon::current_num_threads().max(1);
-        let mut results = Vec::with_capacity(self.work.len());
-        let mut verdicts = 0usize;
-        for (i, w) in self.work.iter().enumerate() {
-            let mut counts: Counts = [0; 4];
-            let (candidates, note) = self.candidates(w);
-            let mut start = 0;
-            while start < candidates {
-                let end = (start + group).min(candidates);
-                let ranges: Vec<Range<usize>> = (start..end).step_by(CHUNK).map(|i| i..(i + CHUNK).min(end)).collect();
-                let done: Vec<(Counts, T)> = ranges
-                    .into_par_iter()
-                    .map(|range| {
-                        let v = self.judge(w, range);
-                        let mut c: Counts = [0; 4];
-                        for x in &v {
-                            c[x.status as usize] += 1;
-                        }
-                        (c, map(i, &w.unit, v))
-                    })
-                    .collect();
-                for (c, t) in done {
-                    for (total, n) in counts.iter_mut().zip(c) {
-                        *total += n;
-                    }
-                    each(i, &w.unit, t);
-                }
-                start = end;
+        // Work items: each unit's candidates in chunks, in report order. A group of items is
+        // judged in parallel, then handed on in order; a group spans units, so that an
+        // organisation's thousands of small units (a hundred resources in each account and
+        // region) keep the cores as busy as one unit of a million recovery points.
+        let notes: Vec<(usize, Option<String>)> = self.work.iter().map(|w| self.candidates(w)).collect();
+        let items: Vec<(usize, Range<usize>)> = notes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (n, _))| (0..*n).step_by(CHUNK).map(move |start| (i, start..(start + CHUNK).min(*n))))
+            .collect();
+        let budget = CHUNK * 4 * rayon::current_num_threads().max(1);
+        let mut counts: Vec<Counts> = vec![[0; 4]; self.work.len()];
+        let mut start = 0;
+        while start < items.len() {
+            let mut end = start;
+            let mut size = 0;
+            while end < items.len() && (end == start || size < budget) {
+                size += items[end].1.len().max(64);
+                end += 1;
             }
-            let status = Status::aggregate(&counts);
-            verdicts += counts.iter().sum::<usize>();
-            results.push(ControlResult { unit: w.unit.clone(), status, note, counts });
+            let done: Vec<(Counts, T)> = items[start..end]
+                .par_iter()
+                .map(|(i, range)| {
+                    let w = &self.work[*i];
+                    let v = self.judge(w, range.clone());
+                    let mut c: Counts = [0; 4];
+                    for x in &v {
+                        c[x.status as usize] += 1;
+                    }
+                    (c, map(*i, &w.unit, v))
+                })
+                .collect();
+            for ((i, _), (c, t)) in items[start..end].iter().zip(done) {
+                for (total, n) in counts[*i].iter_mut().zip(c) {
+                    *total += n;
+                }
+                each(*i, &self.work[*i].unit, t);
+            }
+            start = end;
         }
+        let verdicts: usize = counts.iter().flatten().sum();
+        let results: Vec<ControlResult> = self
+            .work
+            .iter()
+            .zip(notes)
+            .zip(counts)
+            .map(|((w, (_, note)), counts)| ControlResult {
+                unit: w.unit.clone(),
+                status: Status::aggregate(&counts),
+                note,
+                counts,
+            })
+            .collect();
         tracing::debug!(
             units = results.len(),
             verdicts,

@@ -1,7 +1,11 @@
-//! Frames stage: the estate as Polars DataFrames, one per entity.
+//! Frames stage: the records the job reports print, as Polars DataFrames.
 //!
-//! Column names and dtypes live in [`schema`]; the builders here fill them from the typed
-//! estate, in the estate's (deterministic) row order. Later stages query these frames.
+//! Polars earns its place here: the job reports join each windowed job with its plan rule,
+//! vault, recovery point, protected resource and Organizations path, and fill what the job
+//! lacks from them (see `reports::job_report`). The controls and the compliance reports do not
+//! use frames: they read the typed estate through an index. The stage runs only when a job
+//! report is planned. Column names and dtypes live in [`schema`]; the builders here fill them
+//! from the typed estate, in the estate's (deterministic) row order.
 
 pub mod schema;
 

@@ -211,36 +211,3 @@ pub const PROTECTED_RESOURCES: &[(&str, Kind)] = &[
     ("latest_restore_execution_time_minutes", Int),
     ("latest_restore_job_creation_date", Time),
 ];
-
-/// Control results: one row per (framework, control, account/region).
-pub const CONTROL_RESULTS: &[(&str, Kind)] = &[
-    ("account_id", Str),
-    ("region", Str),
-    ("framework_name", Str),
-    ("framework_arn", Str),
-    ("framework_description", Str),
-    ("control_name", Str),
-    ("status", Str),
-    ("evaluation_time", Time),
-    ("num_compliant", Int),
-    ("num_non_compliant", Int),
-    ("control_frequency", Str),
-    ("control_scope", Str),
-    ("control_parameters", Str),
-    ("note", Str),
-];
-
-/// Resource results: one row per (framework, control, resource).
-pub const RESOURCE_RESULTS: &[(&str, Kind)] = &[
-    ("account_id", Str),
-    ("region", Str),
-    ("framework_name", Str),
-    ("framework_arn", Str),
-    ("framework_description", Str),
-    ("control_name", Str),
-    ("resource_id", Str),
-    ("resource_type", Str),
-    ("status", Str),
-    ("evaluation_time", Time),
-    ("reason", Str),
-];
