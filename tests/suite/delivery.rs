@@ -145,3 +145,64 @@ fn large_reports_split_into_complete_parts() {
         assert!(parts.iter().all(|o| o["parts"].as_u64() == Some(parts.len() as u64)), "{parts:#?}");
     }
 }
+
+/// The compliance reports stream from the evaluation: with a small object limit, the demo's
+/// resource reports come out as many parts that join back into the unsplit report, row for row,
+/// and the manifest's size and digest of every part are those of the object written.
+#[test]
+fn streamed_compliance_reports_split_into_parts_that_join_back() {
+    let whole = tempfile::tempdir().unwrap();
+    let split = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate");
+    let mut cfg = config(source, "2026-11-24T03:00:00Z");
+    super::common::run(&cfg, &Delivery::to(LocalDir::new(whole.path()))).unwrap();
+    cfg.max_object_bytes = 4_000;
+    super::common::run(&cfg, &Delivery::to(LocalDir::new(split.path()))).unwrap();
+    let (whole_files, split_files) = (tree(whole.path()), tree(split.path()));
+    let reports: Vec<&String> = whole_files
+        .keys()
+        .filter(|k| k.contains("/RESOURCE_COMPLIANCE_REPORT_") || k.contains("/CONTROL_COMPLIANCE_REPORT_"))
+        .collect();
+    assert!(reports.len() >= 4, "{reports:?}");
+    let mut split_reports = 0;
+    for key in reports {
+        let (stem, ext) = key.rsplit_once('.').unwrap();
+        let parts: Vec<&Vec<u8>> = (1..).map_while(|n| split_files.get(&format!("{stem}_{n}.{ext}"))).collect();
+        let original = &whole_files[key];
+        if original.len() <= 4_000 {
+            assert_eq!(split_files.get(key), Some(original), "{key}: a report that fits keeps its name");
+            continue;
+        }
+        split_reports += 1;
+        assert!(!split_files.contains_key(key), "{key}: a split report has no unnumbered object");
+        assert!(parts.len() >= 2, "{key}: {} parts", parts.len());
+        if ext == "csv" {
+            let rows = |b: &[u8]| -> (csv::StringRecord, Vec<csv::StringRecord>) {
+                let mut r = csv::Reader::from_reader(b);
+                (r.headers().unwrap().clone(), r.records().map(Result::unwrap).collect())
+            };
+            let (header, all) = rows(original);
+            let mut joined = Vec::new();
+            for p in &parts {
+                let (h, r) = rows(p);
+                assert_eq!(h, header, "{key}: every part starts with the header");
+                assert!(p.len() <= 4_000 || r.len() == 1, "{key}: a part over the limit holds one row");
+                joined.extend(r);
+            }
+            assert_eq!(joined, all, "{key}");
+        } else {
+            let items = |b: &[u8]| -> Vec<serde_json::Value> {
+                let v: serde_json::Value = serde_json::from_slice(b).expect("every part is a JSON document");
+                v["reportItems"].as_array().unwrap().clone()
+            };
+            assert_eq!(parts.iter().flat_map(|p| items(p)).collect::<Vec<_>>(), items(original), "{key}");
+        }
+    }
+    assert!(split_reports >= 2, "the demo's resource reports must be larger than the limit");
+    let m = manifest(split.path());
+    for o in m["objects"].as_array().unwrap() {
+        let bytes = &split_files[o["key"].as_str().unwrap()];
+        assert_eq!(o["bytes"].as_u64(), Some(bytes.len() as u64), "{o}");
+        assert_eq!(o["sha256"].as_str(), Some(hex::encode(sha2::Sha256::digest(bytes)).as_str()), "{o}");
+    }
+}
