@@ -128,7 +128,26 @@ impl Delivery {
 /// Standard output: where `report --out -` and `evaluate` deliver. Keys are not printed.
 pub struct Stdout;
 
+/// Standard output written piece by piece: a report printed there is not held in memory.
+struct StdoutWriter(std::io::BufWriter<std::io::Stdout>);
+
+impl ObjectWriter for StdoutWriter {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        use std::io::Write;
+        self.0.write_all(bytes).map_err(SinkError::Stdout)
+    }
+
+    fn commit(mut self: Box<Self>, _key: &str) -> Result<(), SinkError> {
+        use std::io::Write;
+        self.0.flush().map_err(SinkError::Stdout)
+    }
+}
+
 impl Sink for Stdout {
+    fn writer(&self, _key: &str) -> Option<Result<Box<dyn ObjectWriter>, SinkError>> {
+        Some(Ok(Box::new(StdoutWriter(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout())))))
+    }
+
     fn put(&self, _key: &str, body: &Body<'_>, _content_type: &str) -> Result<(), SinkError> {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
