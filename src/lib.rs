@@ -1,15 +1,16 @@
 //! backup-audit: AWS Backup Audit Manager's reports, computed from AWS or from an estate
 //! snapshot, with a reason for every verdict.
 //!
-//! The modules below are listed in data-flow order; each imports only modules listed after it
-//! (the front doors excepted, which import the pipeline):
+//! The modules below are listed in data-flow order. [`lambda`] imports the pipeline, the
+//! pipeline imports [`config`] and the stages, a stage imports only the stages before it, and
+//! every one of them may import the modules below everything:
 //!
 //! - [`lambda`]: the Lambda front door's event and environment, translated into a [`Config`];
 //! - [`pipeline`]: the one place that knows the order of the stages, and the [`Outcome`];
 //! - [`config`]: the one configuration of a run;
 //! - the stages: [`collect`] (AWS → snapshot), [`estate`] (snapshot → records), [`frames`]
-//!   (records → DataFrames), [`controls`] (evaluate), [`reports`] (render), [`sinks`]
-//!   (deliver), [`manifest`] (the run's evidence);
+//!   (job records → DataFrames for the job reports), [`controls`] (evaluate), [`reports`]
+//!   (render), [`sinks`] (deliver, streamed), [`manifest`] (the run's evidence);
 //! - beside them: [`generate`] (synthetic snapshots for demos and benchmarks);
 //! - below everything: [`arn`], [`layout`] (the snapshot's folder layout), [`window`], [`time`],
 //!   [`cleanup`] (what an interrupted run leaves behind) and [`problem`] (kinds of problem

@@ -11,10 +11,10 @@
 //! deleted recovery point) is the engine's; a control judges one subject that is in scope.
 
 use super::cron::{Schedule, human_minutes};
-use super::engine::Status;
 use super::index::{Index, Resource};
 use super::resources;
 use super::spec::{ControlId, ControlSpec, Evaluates, Params};
+use super::verdict::Status;
 use crate::estate::model::{BackupRule, RecoveryPoint};
 use crate::estate::{Dataset, Plan, Vault};
 use crate::time::{self, DAY_MS, HOUR_MS, Millis};

@@ -2,7 +2,7 @@
 //!
 //! [`spec`] holds the control definitions (data in `controls/`), [`checks`] the eleven
 //! controls as types with typed parameters, [`index`] the estate indexed once for them, and
-//! [`engine`] runs them in report order. [`cron`], [`selection`], [`policy`] and [`resources`]
+//! [`engine`] runs them in report order, producing [`verdict`]s. [`cron`], [`selection`], [`policy`] and [`resources`]
 //! are the domain rules the controls apply: schedules, backup selections, vault access
 //! policies and resource identity.
 
@@ -14,6 +14,7 @@ pub mod policy;
 pub mod resources;
 pub mod selection;
 pub mod spec;
+pub mod verdict;
 
 pub use engine::{
     ControlResult, Counts, EvalError, Evaluation, Evaluator, FrameworkRun, Status, Unit, Verdict, evaluate,
