@@ -93,6 +93,35 @@ enum Parsed {
     Parents(String, Vec<Parent>),
 }
 
+/// Time the reading threads spent, summed over threads, for the debug log: where a read's
+/// time goes (the job benchmark is bound by it).
+struct ReadTime {
+    read: Clock,
+    hash: Clock,
+    parse: Clock,
+}
+
+struct Clock(std::sync::atomic::AtomicU64);
+
+impl Clock {
+    /// Adds the time since `since`; returns now, for the next step.
+    fn add(&self, since: std::time::Instant) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        self.0.fetch_add((now - since).as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+        now
+    }
+
+    fn take_ms(&self) -> u64 {
+        self.0.swap(0, std::sync::atomic::Ordering::Relaxed) / 1000
+    }
+}
+
+static CPU: ReadTime = ReadTime {
+    read: Clock(std::sync::atomic::AtomicU64::new(0)),
+    hash: Clock(std::sync::atomic::AtomicU64::new(0)),
+    parse: Clock(std::sync::atomic::AtomicU64::new(0)),
+};
+
 /// Files parsed in parallel before their pages are assembled.
 const PARSE_BATCH: usize = 64;
 
@@ -164,6 +193,9 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, ReadError> {
         listed_ms = listed_at.as_millis() as u64,
         parsed_ms = parsed_at.as_millis() as u64,
         assembled_ms = started.elapsed().as_millis() as u64,
+        thread_read_ms = CPU.read.take_ms(),
+        thread_hash_ms = CPU.hash.take_ms(),
+        thread_parse_ms = CPU.parse.take_ms(),
         "read the snapshot"
     );
     Ok(estate)
@@ -567,12 +599,16 @@ fn parse_task(task: &Task, scope: &ScopeId, jobs: Option<&JobFilter>) -> Result<
     BUFFER.with(|buffer| {
         let mut bytes = buffer.borrow_mut();
         bytes.clear();
+        let t = std::time::Instant::now();
         fs::File::open(&task.path)
             .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
             .map_err(|e| io_err(&task.path, e))?;
+        let t = CPU.read.add(t);
         let digest = FileDigest { sha256: sha2::Sha256::digest(&bytes[..]).into(), bytes: bytes.len() as u64 };
+        let t = CPU.hash.add(t);
         let parsed = parse_bytes(task, scope, jobs, strip_bom(&bytes))
             .map_err(|e| encoding_error(&task.path, &bytes).unwrap_or(e))?;
+        CPU.parse.add(t);
         check_folder(task, scope, &parsed)?;
         Ok((parsed, digest))
     })
