@@ -7,11 +7,17 @@
 //! 1. **source**: a snapshot folder as it is, or AWS collected live into one ([`crate::collect`]);
 //!    the run's `now` is fixed here;
 //! 2. **estate**: the snapshot read into typed records ([`crate::estate`]);
-//! 3. **frames**: the records as Polars DataFrames ([`crate::frames`]);
+//! 3. **frames**: the job records as Polars DataFrames, when a job report is planned
+//!    ([`crate::frames`]);
 //! 4. **evaluate**: the frameworks' controls, in parallel ([`crate::controls`]);
-//! 5. **render**: report plans to CSV and JSON bodies in the key layout ([`crate::reports`]);
-//! 6. **deliver**: the bodies, atomically, to a folder, S3 or standard output ([`crate::sinks`]);
+//! 5. **render**: report plans to CSV and JSON rows in the key layout ([`crate::reports`]);
+//! 6. **deliver**: the rows, cut into objects, each stored atomically in a folder, S3 or
+//!    standard output ([`crate::sinks`]);
 //! 7. **manifest**: the run's evidence, last, to every root written to ([`crate::manifest`]).
+//!
+//! For `run` and `report`, stages 4 to 6 overlap (see `pipeline/deliver.rs`): the controls are judged,
+//! their rows encoded and the objects written while the evaluation goes on, so that no report
+//! is ever whole in memory. The order of the data is still the one above.
 //!
 //! Every command and the Lambda build a [`Config`], pick a [`Goal`] and call [`Pipeline::run`].
 //! A goal only decides where the run stops and what it renders; the order is [`Pipeline::run`]'s.

@@ -62,9 +62,9 @@ pub struct Chunk {
     pub ends: Vec<u32>,
 }
 
-/// A rendered report body, kept as the chunks it was rendered in: writing `head`, the chunks
-/// (joined by [`Rendered::joiner`]) and `tail` one after the other gives the file, and no copy
-/// of a multi-gigabyte body is ever made.
+/// A whole rendered report, kept as the chunks it was rendered in: writing `head`, the chunks
+/// (joined by `,` in JSON) and `tail` one after the other gives the file. For what is printed
+/// at once (`evaluate`, the control report); the report plans stream their rows instead.
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub format: Format,
@@ -451,7 +451,7 @@ impl<'t> Encoder<'t> {
 
 /// Renders a whole report frame (already filtered and sorted) with a template, in parallel
 /// chunks. For what is small or printed at once (`evaluate`, tests); the report plans stream
-/// through [`super::stream`].
+/// through [`crate::sinks::stream`].
 pub fn render(
     df: &DataFrame,
     template: &Template,
