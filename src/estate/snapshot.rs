@@ -7,9 +7,10 @@
 //! DIR/<command>.json                                 flat single-account layout
 //! ```
 //!
-//! Every file becomes one [`Task`]; all tasks of all accounts and regions are parsed in
-//! parallel (rayon), then assembled into an [`Estate`] in a fixed order so that the result
-//! does not depend on thread timing.
+//! Every file becomes one `Task`; the tasks of all accounts and regions are parsed in
+//! parallel (rayon), a batch at a time, and each batch is assembled into the [`Estate`] in a
+//! fixed order before the next is parsed, so that the result does not depend on thread timing
+//! and parsed pages never pile up beside the estate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
