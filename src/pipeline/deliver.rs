@@ -175,6 +175,20 @@ fn compliance_reports(
                 .collect()
         })
         .collect();
+    // A resource stream is finished as soon as the evaluation has passed the last unit it
+    // prints (units come in report order), so that an organisation's thousands of per-account
+    // reports are not all open, each with its unsent bytes, until the end.
+    let mut ends_after: Vec<Vec<usize>> = vec![Vec::new(); interest.len()];
+    let mut last: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    for (i, wanted) in interest.iter().enumerate() {
+        for &(_, s) in wanted {
+            last.insert(s, i);
+        }
+    }
+    for (s, i) in last {
+        ends_after[i].push(s);
+    }
+    let mut passed = 0;
     let mut failed: Option<RenderError> = None;
     let evaluation = evaluator.stream(
         |i, unit, verdicts| -> Result<Vec<(Format, Chunk)>, RenderError> {
@@ -189,6 +203,15 @@ fn compliance_reports(
         },
         |i, _, encoded| match encoded {
             Ok(chunks) => {
+                // Units before `i` are complete.
+                for ended in &ends_after[passed..i] {
+                    for &s in ended {
+                        if let Some(stream) = streams[s].take() {
+                            stream.finish();
+                        }
+                    }
+                }
+                passed = passed.max(i);
                 for (format, chunk) in &chunks {
                     for (_, s) in interest[i].iter().filter(|(f, _)| f == format) {
                         if let Some(stream) = streams[*s].as_mut() {
@@ -206,7 +229,8 @@ fn compliance_reports(
         return Err(e.into());
     }
     for &(_, target, format, s) in targets {
-        let mut stream = streams[s].take().expect("each stream is written once");
+        // Resource streams whose last unit came last, or that print no unit, end here.
+        let Some(mut stream) = streams[s].take() else { continue };
         if !is_resource(target) {
             let results: Vec<_> = evaluation
                 .results

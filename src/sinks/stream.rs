@@ -215,7 +215,7 @@ impl Writers<'_> {
             queue,
             id,
             key: info.key,
-            pending: Vec::with_capacity(FLUSH_BYTES + (1 << 20)),
+            pending: Vec::new(),
             size: 0,
             tail: encoder.tail(),
             joiner: encoder.joiner(),
@@ -264,7 +264,7 @@ impl ReportStream<'_> {
 
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            let bytes = std::mem::replace(&mut self.pending, Vec::with_capacity(FLUSH_BYTES + (1 << 20)));
+            let bytes = std::mem::take(&mut self.pending);
             let _ = self.queue.send(Msg::Bytes { stream: self.id, bytes });
         }
     }
