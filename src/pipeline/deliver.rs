@@ -55,6 +55,9 @@ impl Target<'_> {
     }
 }
 
+/// A report file's stream: its target, its format and its index among the run's streams.
+type Opened<'a> = (&'a Target<'a>, Format, usize);
+
 /// What the run knows when it renders.
 pub(super) struct Context<'a> {
     pub estate: &'a Estate,
@@ -77,26 +80,23 @@ pub(super) fn stream(
     let t = Instant::now();
     // Streams are opened up front, in target order; the job reports are written first.
     let mut streams: Vec<Option<ReportStream<'_>>> = Vec::new();
-    let mut compliance: Vec<(usize, &Target<'_>, Format, usize)> = Vec::new();
-    for (ti, target) in targets.iter().enumerate() {
+    // (target, format, stream) of each kind of report.
+    let (mut job, mut compliance): (Vec<Opened<'_>>, Vec<Opened<'_>>) = (Vec::new(), Vec::new());
+    for target in targets {
         for (format, key) in &target.files {
             let encoder = Encoder::new(target.template, *format, cx.encode);
             streams.push(Some(target.open(w, *format, key, &encoder)?));
-            if target.template.kind == TemplateKind::Compliance {
-                compliance.push((ti, target, *format, streams.len() - 1));
+            let opened = (target, *format, streams.len() - 1);
+            match target.template.kind {
+                TemplateKind::Job => job.push(opened),
+                TemplateKind::Compliance => compliance.push(opened),
             }
         }
     }
-    let mut index = 0;
-    for target in targets {
-        for (format, _) in &target.files {
-            if target.template.kind == TemplateKind::Job {
-                let stream = streams[index].take().expect("each stream is written once");
-                let frames = jobs.ok_or_else(|| Problem::setup("job report frames were not built"))?;
-                job_report(cx, target, *format, frames, stream)?;
-            }
-            index += 1;
-        }
+    for (target, format, s) in job {
+        let stream = streams[s].take().expect("each stream is written once");
+        let frames = jobs.ok_or_else(|| Problem::setup("job report frames were not built"))?;
+        job_report(cx, target, format, frames, stream)?;
     }
     timings.render += t.elapsed();
 
@@ -147,14 +147,14 @@ fn job_report(
 fn compliance_reports(
     cx: &Context<'_>,
     evaluator: Evaluator<'_>,
-    targets: &[(usize, &Target<'_>, Format, usize)],
+    targets: &[Opened<'_>],
     streams: &mut [Option<ReportStream<'_>>],
 ) -> Result<Evaluation, Problem> {
     let is_resource = |t: &Target<'_>| t.template.frame == "resource_results";
     // Per format: the encoder and fields of the resource report (every plan prints the same
     // built-in template, so one encoding serves them all).
     let mut encoders: Vec<(Format, Encoder<'_>, Fields)> = Vec::new();
-    for &(_, target, format, _) in targets.iter().filter(|(_, t, _, _)| is_resource(t)) {
+    for &(target, format, _) in targets.iter().filter(|(t, _, _)| is_resource(t)) {
         if !encoders.iter().any(|(f, _, _)| *f == format) {
             let fields = Fields::resolve(target.template, format, cx.period)?;
             encoders.push((format, Encoder::new(target.template, format, cx.encode), fields));
@@ -167,11 +167,11 @@ fn compliance_reports(
             let id = &cx.estate.scopes[u.scope].id;
             targets
                 .iter()
-                .filter(|(_, t, _, _)| is_resource(t))
-                .filter(|(_, t, _, _)| {
+                .filter(|(t, _, _)| is_resource(t))
+                .filter(|(t, _, _)| {
                     t.plan.is_none_or(|p| p.covers(&id.account, &id.region, u.framework_arn.as_deref()))
                 })
-                .map(|&(_, _, format, stream)| (format, stream))
+                .map(|&(_, format, stream)| (format, stream))
                 .collect()
         })
         .collect();
@@ -228,7 +228,7 @@ fn compliance_reports(
     if let Some(e) = failed {
         return Err(e.into());
     }
-    for &(_, target, format, s) in targets {
+    for &(target, format, s) in targets {
         // Resource streams whose last unit came last, or that print no unit, end here.
         let Some(mut stream) = streams[s].take() else { continue };
         if !is_resource(target) {

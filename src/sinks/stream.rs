@@ -249,9 +249,14 @@ pub struct ReportStream<'w> {
 
 impl ReportStream<'_> {
     fn started(mut self) -> Self {
+        self.begin_part();
+        self
+    }
+
+    /// Starts a part: its head goes first (nothing is pending).
+    fn begin_part(&mut self) {
         self.pending.extend_from_slice(&self.head);
         self.size = self.head.len();
-        self
     }
 
     fn append(&mut self, bytes: &[u8]) {
@@ -307,17 +312,12 @@ impl ReportStream<'_> {
     fn close(&mut self, last: bool) {
         self.parts += 1;
         let key = if last && self.parts == 1 { self.key.clone() } else { part_key(&self.key, self.parts) };
-        let tail = std::mem::take(&mut self.tail);
-        self.append(&tail);
-        self.tail = tail;
+        self.pending.extend_from_slice(&self.tail);
         self.flush();
         let rows = std::mem::take(&mut self.rows);
         let _ = self.queue.send(Msg::Close { stream: self.id, part: self.parts, key, rows });
         if !last {
-            let head = std::mem::take(&mut self.head);
-            self.size = 0;
-            self.append(&head);
-            self.head = head;
+            self.begin_part();
         }
     }
 }
