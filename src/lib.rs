@@ -10,7 +10,8 @@
 //! - [`config`]: the one configuration of a run;
 //! - the stages: [`collect`] (AWS → snapshot), [`estate`] (snapshot → records), [`frames`]
 //!   (job records → DataFrames for the job reports), [`controls`] (evaluate), [`reports`]
-//!   (render), [`sinks`] (deliver, streamed), [`manifest`] (the run's evidence);
+//!   (render), [`summary`] (the run's one-page HTML summary), [`sinks`] (deliver, streamed),
+//!   [`manifest`] (the run's evidence);
 //! - beside them: [`generate`] (synthetic snapshots for demos and benchmarks);
 //! - below everything: [`arn`], [`layout`] (the snapshot's folder layout), [`window`], [`time`],
 //!   [`cleanup`] (what an interrupted run leaves behind) and [`problem`] (kinds of problem
@@ -31,6 +32,7 @@ pub mod frames;
 pub mod manifest;
 pub mod reports;
 pub mod sinks;
+pub mod summary;
 
 pub mod generate;
 

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let pipeline = Pipeline::new(&job.config, cli::clock()).with_progress(cli::progress());
     match pipeline.run(&job.goal, &job.delivery) {
         Ok(outcome) => {
-            cli::print(&job.goal, &outcome);
+            cli::print(&job.goal, &outcome, job.verbose);
             ExitCode::from(outcome.exit_code(job.fail_on_noncompliant))
         }
         Err(e) => fail(e.exit_code(), &DisplayChain(&e).to_string()),

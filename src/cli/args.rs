@@ -17,7 +17,7 @@ use backup_audit::window::WindowSpec;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  backup-audit run --source examples/demo-estate --out reports\n  backup-audit run --source estate/ --out s3://audit-bucket/backup-audit --expected-bucket-owner 111122223333 --sse AES256\n  backup-audit run --source aws --regions us-east-1,eu-west-1 --out reports\n  backup-audit snapshot --source aws --accounts 111111111111,222222222222 --role-name backup-audit-reader --out estate\n  backup-audit evaluate --source examples/demo-estate\n  backup-audit report --source estate/ --template BACKUP_JOB_REPORT --window last-24h\n\nExit codes: 0 ok, 1 runtime failure (a report or manifest not delivered), 2 usage or input error, 3 non-compliant (with --fail-on-noncompliant), 4 partial data (part of the estate could not be collected)."
+    after_help = "Examples:\n  backup-audit run --source examples/demo-estate --out reports\n  backup-audit run --source estate/ --out s3://audit-bucket/backup-audit --expected-bucket-owner 111122223333 --sse AES256\n  backup-audit run --source aws --regions us-east-1,eu-west-1 --out reports\n  backup-audit snapshot --source aws --accounts 111111111111,222222222222 --role-name backup-audit-reader --out estate\n  backup-audit evaluate --source examples/demo-estate\n  backup-audit summary --source examples/demo-estate --out summary.html\n  backup-audit report --source estate/ --template BACKUP_JOB_REPORT --window last-24h\n\nExit codes: 0 ok, 1 runtime failure (a report or manifest not delivered), 2 usage or input error, 3 non-compliant (with --fail-on-noncompliant), 4 partial data (part of the estate could not be collected)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,6 +47,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Evaluate the frameworks' controls and show why each resource passes or fails.
     Evaluate(EvaluateArgs),
+    /// Write the one-page HTML summary (tiles, trends, failures, control grid, coverage) of the
+    /// estate, every framework's controls evaluated.
+    Summary(SummaryArgs),
     /// List the built-in controls, or check control definition files.
     Controls(ControlsArgs),
     /// Collect the estate from AWS into a snapshot folder (read-only calls).
@@ -244,8 +247,20 @@ pub struct RunArgs {
     /// CSV or JSON file (Audit Manager splits at 50 MB).
     #[arg(long, value_name = "BYTES", default_value_t = backup_audit::DEFAULT_MAX_OBJECT_BYTES)]
     pub max_object_bytes: usize,
+    /// Also list every object written, with its rows and bytes.
+    #[arg(long, short)]
+    pub verbose: bool,
     #[command(flatten)]
     pub s3: S3Args,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The HTML file to write (replaced atomically if it exists), or `-` for standard output.
+    #[arg(value_parser = non_empty, long, value_name = "FILE.html|-")]
+    pub out: String,
 }
 
 /// How reports are delivered to S3.

@@ -24,6 +24,8 @@ pub struct Job {
     pub goal: Goal,
     pub delivery: Delivery,
     pub fail_on_noncompliant: bool,
+    /// List every object written (`run --verbose`).
+    pub verbose: bool,
     /// The tokio runtime that S3 uploads block on, kept alive as long as the delivery.
     pub _runtime: Option<tokio::runtime::Runtime>,
 }
@@ -31,8 +33,10 @@ pub struct Job {
 /// Translates a command into a pipeline job; `Ok(None)` when the command is not a pipeline run
 /// (`controls`, `generate`) and has already done its work.
 pub fn job(command: Command) -> Result<Option<Job>, Failure> {
+    let mut verbose = false;
     let (config, goal, (delivery, runtime), fail) = match command {
         Command::Run(a) => {
+            verbose = a.verbose;
             let mut config = config(&a.source)?;
             config.report_plan_files = a.report_plan_files;
             config.report_plan_names = a.report_plans;
@@ -52,6 +56,19 @@ pub fn job(command: Command) -> Result<Option<Job>, Failure> {
             };
             (config(&a.source)?, Goal::Evaluate(format), (Delivery::to(Stdout), None), a.fail_on_noncompliant)
         }
+        Command::Summary(a) => {
+            let (to, key): (Delivery, String) = if a.out == "-" {
+                (Delivery::to(Stdout), "-".into())
+            } else {
+                let path = std::path::Path::new(&a.out);
+                let name = path.file_name().and_then(|n| n.to_str()).filter(|n| !n.is_empty()).ok_or_else(|| {
+                    (2, format!("--out `{}`: expected a file name such as summary.html, or `-`", a.out))
+                })?;
+                let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                (Delivery::to(LocalDir::new(dir)), name.to_string())
+            };
+            (config(&a.source)?, Goal::Summary { key }, (to, None), false)
+        }
         Command::Snapshot(a) => {
             let aws = AwsSource { collect: a.aws.collect(0), snapshot_dir: Some(a.out) };
             let config = Config { now: a.now, ..Config::new(Source::Aws(aws)) };
@@ -60,7 +77,7 @@ pub fn job(command: Command) -> Result<Option<Job>, Failure> {
         Command::Controls(a) => return controls(a.action).map(|()| None),
         Command::Generate(a) => return generate(a).map(|()| None),
     };
-    Ok(Some(Job { config, goal, delivery, fail_on_noncompliant: fail, _runtime: runtime }))
+    Ok(Some(Job { config, goal, delivery, fail_on_noncompliant: fail, verbose, _runtime: runtime }))
 }
 
 /// The run configuration of the source arguments.
@@ -127,15 +144,32 @@ pub fn progress() -> std::sync::Arc<dyn Progress> {
 }
 
 /// Prints what the command reports on standard output and its problems on standard error.
-pub fn print(goal: &Goal, outcome: &Outcome) {
+///
+/// `run` prints the summary's short table and where the summary and manifest went; the list of
+/// objects only with `--verbose` (the manifest lists them all).
+pub fn print(goal: &Goal, outcome: &Outcome, verbose: bool) {
     let mut out = std::io::stdout().lock();
     match goal {
         Goal::Reports | Goal::Report { .. } => {
-            for d in outcome.delivered.iter().filter(|d| d.location != "-") {
+            let list = verbose || matches!(goal, Goal::Report { .. });
+            for d in outcome.delivered.iter().filter(|d| d.location != "-" && list) {
                 let _ = writeln!(out, "{:>7} rows {:>10} bytes  {}", d.rows, d.bytes, d.location);
             }
+            if let Some(s) = &outcome.summary {
+                let _ = write!(out, "{}", s.terminal());
+                let bytes: usize = outcome.delivered.iter().map(|d| d.bytes).sum();
+                let _ = writeln!(out, "reports: {} objects, {bytes} bytes", outcome.delivered.len());
+            }
+            for m in &outcome.summaries {
+                let _ = writeln!(out, "summary   {m}");
+            }
             for m in &outcome.manifests {
-                let _ = writeln!(out, "manifest                    {m}");
+                let _ = writeln!(out, "manifest  {m}");
+            }
+        }
+        Goal::Summary { .. } => {
+            for m in outcome.summaries.iter().filter(|m| *m != "-") {
+                let _ = writeln!(out, "summary   {m}");
             }
         }
         Goal::Snapshot => {
@@ -160,10 +194,20 @@ pub fn print(goal: &Goal, outcome: &Outcome) {
         );
     }
     let t = outcome.timings;
+    let jobs = |name: &str| {
+        let tiles = outcome.summary.as_ref().map(|s| &s.tiles.jobs);
+        tiles.and_then(|j| j.iter().find(|c| c.name == name)).map(|c| c.count)
+    };
     tracing::info!(
         reports = outcome.delivered.len(),
         window_start = %backup_audit::time::format_seconds(outcome.window.start),
         window_end = %backup_audit::time::format_seconds(outcome.window.end),
+        jobs_completed = jobs("completed"),
+        jobs_completed_with_issues = jobs("completed_with_issues"),
+        jobs_failed = jobs("failed"),
+        jobs_aborted = jobs("aborted"),
+        jobs_expired = jobs("expired"),
+        jobs_running = jobs("running"),
         collect_ms = t.collect.as_millis() as u64,
         load_ms = t.load.as_millis() as u64,
         frames_ms = t.frames.as_millis() as u64,

@@ -251,6 +251,11 @@ impl<'e> Evaluator<'e> {
         Evaluator { index, work, errors, warnings }
     }
 
+    /// The estate as indexed for the controls.
+    pub fn index(&self) -> &Index<'e> {
+        &self.index
+    }
+
     /// The units, in report order.
     pub fn units(&self) -> impl Iterator<Item = &Unit> {
         self.work.iter().map(|w| &w.unit)

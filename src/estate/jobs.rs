@@ -53,6 +53,175 @@ impl JobFilter {
     }
 }
 
+/// What became of a job, as the summary and the logs count it: AWS Backup's state, with
+/// "completed with issues" told apart from a clean completion. The job reports keep Audit
+/// Manager's own `jobStatus` values; this is an extra, derived view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JobOutcome {
+    /// COMPLETED, and nothing to say about it.
+    Completed,
+    /// COMPLETED with a `MessageCategory` other than SUCCESS, or, where the job has no
+    /// `MessageCategory` (restore jobs, older snapshots), with a status message; and PARTIAL
+    /// (a composite job some of whose children did not complete).
+    CompletedWithIssues,
+    Failed,
+    Aborted,
+    Expired,
+    /// Still going at `now`: CREATED, PENDING, RUNNING and the transitional states.
+    Running,
+    /// A state this tool does not know. Never counted as a success.
+    Other,
+}
+
+impl JobOutcome {
+    /// Every outcome, in the order the summary shows them.
+    pub const ALL: [JobOutcome; 7] = [
+        JobOutcome::Completed,
+        JobOutcome::CompletedWithIssues,
+        JobOutcome::Failed,
+        JobOutcome::Aborted,
+        JobOutcome::Expired,
+        JobOutcome::Running,
+        JobOutcome::Other,
+    ];
+
+    /// The outcome of a job with this state (`State` or, for restore jobs, `Status`),
+    /// `MessageCategory` and `StatusMessage`.
+    ///
+    /// Decision: AWS's own console rule is "COMPLETED with a status message"; `MessageCategory`
+    /// is the structured form of the same thing and wins where present (SUCCESS, in any case, is
+    /// a clean completion even if a message is attached). A blank message is no message.
+    pub fn of(state: &str, message_category: Option<&str>, status_message: Option<&str>) -> JobOutcome {
+        match state {
+            "COMPLETED" => match message_category.map(str::trim).filter(|c| !c.is_empty()) {
+                Some(c) if c.eq_ignore_ascii_case("SUCCESS") => JobOutcome::Completed,
+                Some(_) => JobOutcome::CompletedWithIssues,
+                None if status_message.is_some_and(|m| !m.trim().is_empty()) => JobOutcome::CompletedWithIssues,
+                None => JobOutcome::Completed,
+            },
+            "PARTIAL" => JobOutcome::CompletedWithIssues,
+            "FAILED" => JobOutcome::Failed,
+            "ABORTED" => JobOutcome::Aborted,
+            "EXPIRED" => JobOutcome::Expired,
+            s if is_active_state(s) => JobOutcome::Running,
+            _ => JobOutcome::Other,
+        }
+    }
+
+    /// The name in data files and logs (`completed_with_issues`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobOutcome::Completed => "completed",
+            JobOutcome::CompletedWithIssues => "completed_with_issues",
+            JobOutcome::Failed => "failed",
+            JobOutcome::Aborted => "aborted",
+            JobOutcome::Expired => "expired",
+            JobOutcome::Running => "running",
+            JobOutcome::Other => "other",
+        }
+    }
+
+    /// The name people read (`Completed with issues`).
+    pub fn label(self) -> &'static str {
+        match self {
+            JobOutcome::Completed => "Completed",
+            JobOutcome::CompletedWithIssues => "Completed with issues",
+            JobOutcome::Failed => "Failed",
+            JobOutcome::Aborted => "Aborted",
+            JobOutcome::Expired => "Expired",
+            JobOutcome::Running => "Running",
+            JobOutcome::Other => "Other state",
+        }
+    }
+
+    /// Whether the job finished and did its work (with or without issues).
+    pub fn succeeded(self) -> bool {
+        matches!(self, JobOutcome::Completed | JobOutcome::CompletedWithIssues)
+    }
+
+    /// Whether the job has finished, so that it counts in a success rate.
+    pub fn finished(self) -> bool {
+        self != JobOutcome::Running
+    }
+}
+
+/// The three job lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JobKind {
+    Backup,
+    Copy,
+    Restore,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Backup, JobKind::Copy, JobKind::Restore];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Backup => "backup",
+            JobKind::Copy => "copy",
+            JobKind::Restore => "restore",
+        }
+    }
+}
+
+/// A day since the Unix epoch (UTC).
+pub type Day = i64;
+
+/// The UTC day of a time.
+pub fn day_of(t: Millis) -> Day {
+    t.div_euclid(86_400_000)
+}
+
+/// One job of any day, as the history counts it: the job id's hash (to count a job listed
+/// twice once), its day, its outcome and, for a backup job, its size.
+#[derive(Debug, Clone, Copy)]
+pub struct JobTally {
+    pub id: u64,
+    pub day: Day,
+    pub outcome: JobOutcome,
+    pub bytes: i64,
+}
+
+/// What one kind of job did on one UTC day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayTally {
+    /// Jobs per outcome, indexed like [`JobOutcome::ALL`].
+    pub outcomes: [u64; 7],
+    /// `BackupSizeInBytes` of the jobs that completed (with or without issues).
+    pub bytes: i64,
+}
+
+/// Every job of the snapshot created before `now`, whatever the report window, counted per UTC
+/// day, kind and outcome: the trends beyond one window cost a tally, not a row per job.
+///
+/// Decision: a finished job counts on the day of its `CompletionDate` (the day a report window
+/// would show it); a job still going counts on the day of its `CreationDate`; a finished job
+/// without a completion date counts on no day (the run already warns about those).
+#[derive(Debug, Clone, Default)]
+pub struct JobHistory {
+    pub days: BTreeMap<(Day, JobKind), DayTally>,
+}
+
+impl JobHistory {
+    pub(crate) fn add(&mut self, kind: JobKind, t: &JobTally) {
+        let day = self.days.entry((t.day, kind)).or_default();
+        day.outcomes[t.outcome as usize] += 1;
+        if t.outcome.succeeded() {
+            day.bytes += t.bytes;
+        }
+    }
+}
+
+/// A job id's hash: the same for the same id in every run (SipHash with fixed keys).
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[expect(deprecated, reason = "SipHasher's fixed keys make the hash the same in every run")]
+    let mut h = std::hash::SipHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
 /// Plan and rule identity of a job, as the job itself reports it (`CreatedBy`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Creator {
@@ -165,6 +334,13 @@ impl BackupJobRow {
     }
 }
 
+impl BackupJobRow {
+    /// What became of the job.
+    pub fn outcome(&self) -> JobOutcome {
+        JobOutcome::of(&self.state, self.message_category.as_deref(), self.status_message.as_deref())
+    }
+}
+
 /// One copy job that the window keeps, owned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyJobRow {
@@ -173,6 +349,7 @@ pub struct CopyJobRow {
     pub copy_job_id: String,
     pub state: String,
     pub status_message: Option<String>,
+    pub message_category: Option<String>,
     pub resource_type: Option<String>,
     pub resource_arn: Option<String>,
     pub resource_name: Option<String>,
@@ -202,6 +379,7 @@ impl CopyJobRow {
             copy_job_id: j.copy_job_id.to_string(),
             state: j.state.to_string(),
             status_message: own(&j.status_message),
+            message_category: own(&j.message_category),
             resource_type: own(&j.resource_type),
             resource_arn: own(&j.resource_arn),
             resource_name: own(&j.resource_name),
@@ -221,6 +399,13 @@ impl CopyJobRow {
             destination_lifecycle: j.destination_recovery_point_lifecycle,
             iam_role_arn: own(&j.iam_role_arn),
         }
+    }
+}
+
+impl CopyJobRow {
+    /// What became of the job.
+    pub fn outcome(&self) -> JobOutcome {
+        JobOutcome::of(&self.state, self.message_category.as_deref(), self.status_message.as_deref())
     }
 }
 
@@ -271,23 +456,54 @@ impl RestoreJobRow {
     }
 }
 
+impl RestoreJobRow {
+    /// What became of the job (restore jobs have no `MessageCategory`).
+    pub fn outcome(&self) -> JobOutcome {
+        JobOutcome::of(&self.status, None, self.status_message.as_deref())
+    }
+}
+
 /// A job record of a list page: where its list sits in the page and how it becomes a row.
 pub trait JobRecord<'de>: serde::Deserialize<'de> {
     /// The page key of the list (`BackupJobs`, `CopyJobs`, `RestoreJobs`).
     const LIST_KEY: &'static str;
     /// The owned row.
     type Row;
+    /// Which list the job is from.
+    const KIND: JobKind;
     /// The job's state, creation and completion: all the window looks at.
     fn state_and_dates(&self) -> (&str, Millis, Option<Millis>);
+    /// The job id.
+    fn id(&self) -> &str;
+    /// What became of the job.
+    fn outcome(&self) -> JobOutcome;
+    /// `BackupSizeInBytes`, counted for backup jobs only.
+    fn bytes(&self) -> i64 {
+        0
+    }
     /// The owned row of a kept job.
     fn to_row(&self, account: &str, region: &str) -> Self::Row;
 }
 
 impl<'de> JobRecord<'de> for RawBackupJob<'de> {
     const LIST_KEY: &'static str = "BackupJobs";
+    const KIND: JobKind = JobKind::Backup;
     type Row = BackupJobRow;
     fn state_and_dates(&self) -> (&str, Millis, Option<Millis>) {
         (&self.state, self.creation_date.0, self.completion_date.map(|t| t.0))
+    }
+    fn id(&self) -> &str {
+        &self.backup_job_id
+    }
+    fn outcome(&self) -> JobOutcome {
+        JobOutcome::of(
+            &self.state,
+            self.message_category.as_ref().map(|t| &*t.0),
+            self.status_message.as_ref().map(|t| &*t.0),
+        )
+    }
+    fn bytes(&self) -> i64 {
+        self.backup_size_in_bytes.unwrap_or(0)
     }
     fn to_row(&self, account: &str, region: &str) -> BackupJobRow {
         BackupJobRow::from_raw(self, account, region)
@@ -296,9 +512,20 @@ impl<'de> JobRecord<'de> for RawBackupJob<'de> {
 
 impl<'de> JobRecord<'de> for RawCopyJob<'de> {
     const LIST_KEY: &'static str = "CopyJobs";
+    const KIND: JobKind = JobKind::Copy;
     type Row = CopyJobRow;
     fn state_and_dates(&self) -> (&str, Millis, Option<Millis>) {
         (&self.state, self.creation_date.0, self.completion_date.map(|t| t.0))
+    }
+    fn id(&self) -> &str {
+        &self.copy_job_id
+    }
+    fn outcome(&self) -> JobOutcome {
+        JobOutcome::of(
+            &self.state,
+            self.message_category.as_ref().map(|t| &*t.0),
+            self.status_message.as_ref().map(|t| &*t.0),
+        )
     }
     fn to_row(&self, account: &str, region: &str) -> CopyJobRow {
         CopyJobRow::from_raw(self, account, region)
@@ -307,9 +534,16 @@ impl<'de> JobRecord<'de> for RawCopyJob<'de> {
 
 impl<'de> JobRecord<'de> for RawRestoreJob<'de> {
     const LIST_KEY: &'static str = "RestoreJobs";
+    const KIND: JobKind = JobKind::Restore;
     type Row = RestoreJobRow;
     fn state_and_dates(&self) -> (&str, Millis, Option<Millis>) {
         (&self.status, self.creation_date.0, self.completion_date.map(|t| t.0))
+    }
+    fn id(&self) -> &str {
+        &self.restore_job_id
+    }
+    fn outcome(&self) -> JobOutcome {
+        JobOutcome::of(&self.status, None, self.status_message.as_ref().map(|t| &*t.0))
     }
     fn to_row(&self, account: &str, region: &str) -> RestoreJobRow {
         RestoreJobRow::from_raw(self, account, region)
@@ -322,6 +556,8 @@ pub struct PageRows<R> {
     pub rows: Vec<R>,
     /// Jobs in a final state without a `CompletionDate`: they belong to no window.
     pub undated: usize,
+    /// Every job of the page created before `now` and placed on a day ([`JobHistory`]).
+    pub history: Vec<JobTally>,
 }
 
 /// Streams one list page: each job is parsed, filtered and, if kept, copied into a row
@@ -362,6 +598,18 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             while let Some(job) = seq.next_element::<J>()? {
                 let (state, created, completed) = job.state_and_dates();
+                if created < self.ctx.filter.now {
+                    let outcome = job.outcome();
+                    let day = match (outcome, completed) {
+                        (JobOutcome::Running, _) => Some(day_of(created)),
+                        (_, Some(c)) => Some(day_of(c)),
+                        (_, None) => None,
+                    };
+                    if let Some(day) = day {
+                        let bytes = if J::KIND == JobKind::Backup { job.bytes() } else { 0 };
+                        self.out.history.push(JobTally { id: id_hash(job.id()), day, outcome, bytes });
+                    }
+                }
                 if self.ctx.filter.keeps(state, created, completed) {
                     self.out.rows.push(job.to_row(self.ctx.account, self.ctx.region));
                 } else if self.ctx.filter.undated(state, created, completed) {
@@ -396,7 +644,7 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
     }
 
     let ctx = Ctx { filter, account, region };
-    let mut out = PageRows { rows: Vec::new(), undated: 0 };
+    let mut out = PageRows { rows: Vec::new(), undated: 0, history: Vec::new() };
     let mut de = serde_json::Deserializer::from_slice(bytes);
     de.deserialize_map(Page::<J, J::Row> { ctx: &ctx, out: &mut out, job: PhantomData })?;
     de.end()?;
@@ -406,6 +654,62 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn completed_with_issues_is_derived_from_the_category_then_the_message() {
+        use JobOutcome::*;
+        // (state, MessageCategory, StatusMessage) → outcome
+        let table: &[(&str, Option<&str>, Option<&str>, JobOutcome)] = &[
+            ("COMPLETED", None, None, Completed),
+            ("COMPLETED", Some("SUCCESS"), None, Completed),
+            ("COMPLETED", Some("success"), Some("Backup job completed"), Completed),
+            ("COMPLETED", Some("ACCESS_DENIED"), None, CompletedWithIssues),
+            ("COMPLETED", Some("AGGREGATE_ALL"), Some("x"), CompletedWithIssues),
+            ("COMPLETED", None, Some("Windows VSS backup attempt failed"), CompletedWithIssues),
+            ("COMPLETED", None, Some("   "), Completed),
+            ("COMPLETED", Some(""), Some("a message"), CompletedWithIssues),
+            ("PARTIAL", None, None, CompletedWithIssues),
+            ("FAILED", Some("SUCCESS"), None, Failed),
+            ("ABORTED", None, Some("Aborted by user"), Aborted),
+            ("EXPIRED", None, None, Expired),
+            ("RUNNING", None, None, Running),
+            ("PENDING", None, None, Running),
+            ("CREATED", None, None, Running),
+            ("ABORTING", None, None, Running),
+            ("SOMETHING_NEW", None, None, Other),
+        ];
+        for (state, category, message, want) in table {
+            assert_eq!(JobOutcome::of(state, *category, *message), *want, "{state} {category:?} {message:?}");
+        }
+        assert!(CompletedWithIssues.succeeded() && Completed.succeeded());
+        assert!(!Other.succeeded() && !Failed.succeeded() && !Running.finished());
+    }
+
+    #[test]
+    fn history_counts_every_job_before_now_on_its_day() {
+        let page = br#"{"BackupJobs": [
+            {"BackupJobId": "a", "State": "COMPLETED", "CreationDate": 86300.0, "CompletionDate": 86500.0, "BackupSizeInBytes": 7},
+            {"BackupJobId": "b", "State": "COMPLETED", "MessageCategory": "ACCESS_DENIED", "CreationDate": 100.0, "CompletionDate": 200.0, "BackupSizeInBytes": 5},
+            {"BackupJobId": "c", "State": "FAILED", "CreationDate": 100.0, "CompletionDate": 300.0, "BackupSizeInBytes": 9},
+            {"BackupJobId": "d", "State": "RUNNING", "CreationDate": 172900.0},
+            {"BackupJobId": "e", "State": "FAILED", "CreationDate": 100.0},
+            {"BackupJobId": "f", "State": "COMPLETED", "CreationDate": 400000.0, "CompletionDate": 400001.0}
+        ]}"#;
+        // The window is day 1 only; the history still counts days 0 and 2.
+        let filter = JobFilter { from: 86_400_000, to: 172_800_000, now: 200_000_000 };
+        let rows = stream_page::<RawBackupJob<'_>>(page, &filter, "111", "us-east-1").unwrap();
+        assert_eq!(rows.rows.len(), 2, "a (day 1) and the running d");
+        let mut h = JobHistory::default();
+        for t in &rows.history {
+            h.add(JobKind::Backup, t);
+        }
+        let day = |d| h.days.get(&(d, JobKind::Backup)).cloned().unwrap_or_default();
+        assert_eq!(day(0).outcomes, [0, 1, 1, 0, 0, 0, 0], "b with issues, c failed; e has no date");
+        assert_eq!(day(0).bytes, 5, "a failed job's bytes do not count");
+        assert_eq!(day(1).outcomes, [1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(day(2).outcomes[JobOutcome::Running as usize], 1, "a running job counts on its creation day");
+        assert_eq!(h.days.len(), 3, "f was created after now");
+    }
 
     #[test]
     fn window_edges_are_half_open() {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::layout::Dataset;
 pub use error::ReadError;
-pub use jobs::{BackupJobRow, CopyJobRow, JobFilter, RestoreJobRow};
+pub use jobs::{BackupJobRow, CopyJobRow, JobFilter, JobHistory, JobKind, JobOutcome, RestoreJobRow};
 pub use snapshot::{ReadOptions, read};
 
 use model::{
@@ -94,6 +94,9 @@ pub struct Estate {
     pub org_paths: BTreeMap<String, String>,
     /// Jobs in a final state without a `CompletionDate`: no window can show them.
     pub undated_jobs: usize,
+    /// Every job created before `now`, whatever the window, counted per day and outcome
+    /// (read only with a job filter).
+    pub job_history: JobHistory,
     /// What was read, for the run manifest.
     pub inputs: Inputs,
     /// What the live collector could not collect (`snapshot.json` `Failures`), one line each.

@@ -213,6 +213,8 @@ pub struct RawCopyJob<'a> {
     pub is_parent: Option<bool>,
     #[serde(borrow)]
     pub resource_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub message_category: Option<Text<'a>>,
 }
 
 /// One `RestoreJobs[]` member of `list-restore-jobs`.

@@ -803,21 +803,30 @@ fn assemble(scopes: Vec<Scope>, parsed: impl Iterator<Item = (usize, Parsed)>) -
     let mut frameworks: BTreeMap<(usize, String), (Option<String>, Option<Framework>)> = BTreeMap::new();
     let mut report_plans: BTreeMap<(usize, String), ReportPlan> = BTreeMap::new();
     let mut seen_jobs: BTreeSet<(usize, u8, String)> = BTreeSet::new();
+    let mut seen_history: std::collections::HashSet<(usize, jobs::JobKind, u64)> = Default::default();
+    let mut history = |e: &mut Estate, scope: usize, kind: jobs::JobKind, tallies: Vec<jobs::JobTally>| {
+        for t in tallies.iter().filter(|t| seen_history.insert((scope, kind, t.id))) {
+            e.job_history.add(kind, t);
+        }
+    };
     let mut parents: BTreeMap<String, Parent> = BTreeMap::new();
     for (scope, p) in parsed {
         match p {
             Parsed::BackupJobs(page) => {
                 e.undated_jobs += page.undated;
+                history(&mut e, scope, jobs::JobKind::Backup, page.history);
                 e.backup_jobs
                     .extend(page.rows.into_iter().filter(|r| seen_jobs.insert((scope, 0, r.backup_job_id.clone()))))
             }
             Parsed::CopyJobs(page) => {
                 e.undated_jobs += page.undated;
+                history(&mut e, scope, jobs::JobKind::Copy, page.history);
                 e.copy_jobs
                     .extend(page.rows.into_iter().filter(|r| seen_jobs.insert((scope, 1, r.copy_job_id.clone()))))
             }
             Parsed::RestoreJobs(page) => {
                 e.undated_jobs += page.undated;
+                history(&mut e, scope, jobs::JobKind::Restore, page.history);
                 e.restore_jobs
                     .extend(page.rows.into_iter().filter(|r| seen_jobs.insert((scope, 2, r.restore_job_id.clone()))))
             }

@@ -23,6 +23,7 @@ use crate::reports::job_report::JobReportFrames;
 use crate::reports::{self, Format, PlannedReport, Template, TemplateKind};
 use crate::sinks::Sink;
 use crate::sinks::stream::{FileInfo, ReportStream, Writers};
+use crate::summary::Findings;
 use crate::time::Millis;
 
 /// One report to stream: a template in some formats, to one sink.
@@ -68,7 +69,8 @@ pub(super) struct Context<'a> {
 
 /// Streams every target's reports through `w`: job reports first, then the compliance reports
 /// with the evaluation (when `evaluator` is given). Streams are opened in `targets` order,
-/// formats in each target's order, so `w`'s files follow it. Returns the evaluation.
+/// formats in each target's order, so `w`'s files follow it. Returns the evaluation, with what
+/// the summary keeps of its verdicts.
 pub(super) fn stream(
     w: &Writers,
     cx: &Context<'_>,
@@ -76,7 +78,7 @@ pub(super) fn stream(
     jobs: Option<&JobReportFrames>,
     evaluator: Option<Evaluator<'_>>,
     timings: &mut Timings,
-) -> Result<Option<Evaluation>, Problem> {
+) -> Result<Option<(Evaluation, Findings)>, Problem> {
     let t = Instant::now();
     // Streams are opened up front, in target order; the job reports are written first.
     let mut streams: Vec<Option<ReportStream<'_>>> = Vec::new();
@@ -149,7 +151,7 @@ fn compliance_reports(
     evaluator: Evaluator<'_>,
     targets: &[Opened<'_>],
     streams: &mut [Option<ReportStream<'_>>],
-) -> Result<Evaluation, Problem> {
+) -> Result<(Evaluation, Findings), Problem> {
     let is_resource = |t: &Target<'_>| t.template.frame == "resource_results";
     // Per format: the encoder and fields of the resource report (every plan prints the same
     // built-in template, so one encoding serves them all).
@@ -190,19 +192,22 @@ fn compliance_reports(
     }
     let mut passed = 0;
     let mut failed: Option<RenderError> = None;
+    let mut findings = Findings::default();
     let evaluation = evaluator.stream(
-        |i, unit, verdicts| -> Result<Vec<(Format, Chunk)>, RenderError> {
-            encoders
+        |i, unit, verdicts| -> (Result<Vec<(Format, Chunk)>, RenderError>, _) {
+            let encoded = encoders
                 .iter()
                 .filter(|(f, _, _)| interest[i].iter().any(|(g, _)| g == f))
                 .map(|(f, encoder, fields)| {
                     compliance_report::encode_verdicts(encoder, fields, cx.estate, cx.now, unit, &verdicts)
                         .map(|c| (*f, c))
                 })
-                .collect()
+                .collect();
+            (encoded, Findings::pick(&verdicts))
         },
-        |i, _, encoded| match encoded {
+        |i, unit, (encoded, picked)| match encoded {
             Ok(chunks) => {
+                findings.add(i, unit, picked);
                 // Units before `i` are complete.
                 for ended in &ends_after[passed..i] {
                     for &s in ended {
@@ -253,5 +258,5 @@ fn compliance_reports(
         }
         stream.finish();
     }
-    Ok(evaluation)
+    Ok((evaluation, findings))
 }

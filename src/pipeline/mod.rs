@@ -1,7 +1,7 @@
 //! The pipeline: the one place that knows the order of the stages.
 //!
 //! ```text
-//! source → estate → frames → evaluate → render → deliver → manifest
+//! source → estate → frames → evaluate → render → deliver → summary → manifest
 //! ```
 //!
 //! 1. **source**: a snapshot folder as it is, or AWS collected live into one ([`crate::collect`]);
@@ -13,7 +13,9 @@
 //! 5. **render**: report plans to CSV and JSON rows in the key layout ([`crate::reports`]);
 //! 6. **deliver**: the rows, cut into objects, each stored atomically in a folder, S3 or
 //!    standard output ([`crate::sinks`]);
-//! 7. **manifest**: the run's evidence, last, to every root written to ([`crate::manifest`]).
+//! 7. **summary**: the one-page HTML summary of the run, to every root written to
+//!    ([`crate::summary`]);
+//! 8. **manifest**: the run's evidence, last, to every root written to ([`crate::manifest`]).
 //!
 //! For `run` and `report`, stages 4 to 6 overlap (see `pipeline/deliver.rs`): the controls are judged,
 //! their rows encoded and the objects written while the evaluation goes on, so that no report
@@ -39,8 +41,10 @@ use crate::config::{Config, Source};
 use crate::controls::{self, Evaluator};
 use crate::estate::{self, ReadOptions};
 use crate::frames;
+use crate::problem::Kind;
 use crate::reports::{self, Format, PlanError, PlannedReport, Template, TemplateKind};
 use crate::sinks::{Delivery, Sink};
+use crate::summary::{self, Findings};
 use crate::time::{self, Millis};
 
 /// What a run is for: which stages it reaches and what it renders.
@@ -53,6 +57,9 @@ pub enum Goal {
     Report { template: String, format: Format },
     /// The frameworks' controls with a reason for every verdict (`backup-audit evaluate`).
     Evaluate(EvaluateFormat),
+    /// The one-page HTML summary only, every framework's controls evaluated, to one
+    /// destination under `key` (`backup-audit summary`).
+    Summary { key: String },
     /// The live collection only; the snapshot is kept (`backup-audit snapshot`).
     Snapshot,
 }
@@ -130,7 +137,7 @@ impl<'c> Pipeline<'c> {
         // 2. estate
         let t = Instant::now();
         let jobs = match goal {
-            Goal::Reports => true,
+            Goal::Reports | Goal::Summary { .. } => true,
             _ => adhoc.as_ref().is_some_and(|t| t.kind == TemplateKind::Job),
         };
         let estate = estate::read(
@@ -217,7 +224,18 @@ impl<'c> Pipeline<'c> {
         };
         timings.evaluate = t.elapsed();
 
+        // Resources no plan selects, for the summary: read off the controls' index.
+        let mut coverage = None;
         let evaluation = match goal {
+            Goal::Summary { .. } => {
+                let t = Instant::now();
+                let evaluator = Evaluator::new(&estate, &runs, &specs, source.now);
+                coverage = Some(summary::coverage(evaluator.index()));
+                let mut findings = Findings::default();
+                let evaluation = evaluator.stream(|_, _, v| Findings::pick(&v), |i, unit, p| findings.add(i, unit, p));
+                timings.evaluate += t.elapsed();
+                Some((evaluation, findings))
+            }
             Goal::Evaluate(format) => {
                 let t = Instant::now();
                 let (evaluation, verdicts) = controls::evaluate(&estate, &runs, &specs, source.now);
@@ -235,7 +253,7 @@ impl<'c> Pipeline<'c> {
                 let sink = delivery.fixed().ok_or_else(|| Problem::setup("evaluate needs one destination"))?;
                 let body = reports::encode::Body { slices: vec![&text], rows: 0 };
                 sink.put("evaluate", &body, "text/plain; charset=utf-8")?;
-                Some(evaluation)
+                Some((evaluation, Findings::default()))
             }
             Goal::Reports | Goal::Report { .. } => {
                 // 5. render and 6. deliver, streamed: one target per plan (or the ad-hoc report).
@@ -290,6 +308,7 @@ impl<'c> Pipeline<'c> {
                     }
                 }
                 let evaluator = needs_controls.then(|| Evaluator::new(&estate, &runs, &specs, source.now));
+                coverage = evaluator.as_ref().map(|e| summary::coverage(e.index()));
                 let cx =
                     deliver::Context { estate: &estate, now: source.now, period: window.period(), encode: cfg.encode };
                 let t = Instant::now();
@@ -355,7 +374,8 @@ impl<'c> Pipeline<'c> {
             Goal::Snapshot => unreachable!("the snapshot goal returned after the source stage"),
         };
 
-        if let Some(mut evaluation) = evaluation {
+        let mut evaluation = evaluation;
+        if let Some((evaluation, _)) = evaluation.as_mut() {
             evaluation.errors.splice(0..0, framework_errors);
             outcome.non_compliant = evaluation.any_non_compliant();
             outcome.warnings.extend(evaluation.warnings.iter().cloned());
@@ -380,22 +400,52 @@ impl<'c> Pipeline<'c> {
             warn!("{w}");
         }
 
-        // 7. manifest (for `run`), last, to every root, so its presence means the run finished.
+        // 7. summary (for `run` and `summary`), from what the stages produced.
+        if matches!(goal, Goal::Reports | Goal::Summary { .. }) {
+            let t = Instant::now();
+            let coverage = match coverage {
+                Some(c) => c,
+                None => summary::coverage(&controls::index::Index::build(&estate, source.now)),
+            };
+            let not_collected = outcome
+                .problems
+                .iter()
+                .filter(|p| p.kind() == Kind::NotCollected)
+                .map(|p| crate::problem::DisplayChain(p).to_string())
+                .collect();
+            let s = summary::build(&estate, &window, evaluation.as_ref().map(|(e, f)| (e, f)), coverage, not_collected);
+            let page = summary::html::render(&s);
+            outcome.summary = Some(s);
+            timings.render += t.elapsed();
+            let t = Instant::now();
+            let body = reports::encode::Body { slices: vec![page.as_bytes()], rows: 0 };
+            let (key, roots) = match goal {
+                Goal::Summary { key } => {
+                    let sink = delivery.fixed().ok_or_else(|| Problem::setup("a summary needs one destination"))?;
+                    (key.clone(), vec![sink])
+                }
+                _ => (summary::key(window.period()), roots(delivery, &planned)),
+            };
+            for sink in roots {
+                match sink.put(&key, &body, crate::sinks::content_type("html")) {
+                    Ok(()) => outcome.summaries.push(sink.location(&key)),
+                    Err(e) => match goal {
+                        Goal::Summary { .. } => return Err(Problem::Deliver(e)),
+                        _ => outcome.problems.push(Problem::Deliver(e)),
+                    },
+                }
+            }
+            timings.write += t.elapsed();
+        }
+
+        // 8. manifest (for `run`), last, to every root, so its presence means the run finished.
         if let Goal::Reports = goal {
             let t = Instant::now();
             outcome.timings = timings;
             let manifest = outcome.manifest().to_json();
             let key = crate::manifest::key(window.period());
             let body = reports::encode::Body { slices: vec![&manifest], rows: 0 };
-            let mut roots: Vec<Arc<dyn Sink>> = delivery.fixed().into_iter().collect();
-            for p in &planned {
-                if let Ok(sink) = delivery.sink_for(&p.plan)
-                    && !roots.iter().any(|r| r.root() == sink.root())
-                {
-                    roots.push(sink);
-                }
-            }
-            for sink in roots {
+            for sink in roots(delivery, &planned) {
                 match sink.put(&key, &body, crate::sinks::content_type("json")) {
                     Ok(()) => outcome.manifests.push(sink.location(&key)),
                     Err(e) => outcome.problems.push(Problem::Deliver(e)),
@@ -470,6 +520,19 @@ impl<'c> Pipeline<'c> {
         );
         Ok(collected)
     }
+}
+
+/// Every root a run writes to: the fixed destination, then each plan's, once each.
+fn roots(delivery: &Delivery, planned: &[PlannedReport]) -> Vec<Arc<dyn Sink>> {
+    let mut roots: Vec<Arc<dyn Sink>> = delivery.fixed().into_iter().collect();
+    for p in planned {
+        if let Ok(sink) = delivery.sink_for(&p.plan)
+            && !roots.iter().any(|r| r.root() == sink.root())
+        {
+            roots.push(sink);
+        }
+    }
+    roots
 }
 
 /// The inputs of a plan's template that were not collected for an account and region the

@@ -213,6 +213,10 @@ pub struct Outcome {
     pub inputs: Inputs,
     /// Where the run manifest was written (one per root the run wrote to).
     pub manifests: Vec<String>,
+    /// The run's summary (`run` and `summary`).
+    pub summary: Option<crate::summary::Summary>,
+    /// Where the summary page was written (one per root, like the manifest).
+    pub summaries: Vec<String>,
 }
 
 impl Outcome {
@@ -230,6 +234,8 @@ impl Outcome {
             non_compliant: false,
             inputs: Inputs::default(),
             manifests: Vec::new(),
+            summary: None,
+            summaries: Vec::new(),
         }
     }
 

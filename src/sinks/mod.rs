@@ -168,6 +168,7 @@ pub fn content_type(extension: &str) -> &'static str {
     match extension {
         "csv" => "text/csv; charset=utf-8",
         "json" => "application/json",
+        "html" => "text/html; charset=utf-8",
         _ => "application/octet-stream",
     }
 }
