@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command. Installs the S3 test server (moto) and the AWS CLI (for the snapshot script's
-# test), from PyPI into .venv, on first use;
+# test), from PyPI into .venv, and Debian's chromium (for the summary page's browser test), on
+# first use;
 # starts it on 127.0.0.1, runs `cargo test` against it, and stops it. The tests that need these
 # servers are `#[ignore]`d with the reason under a plain `cargo test`; here they run too.
 # Arguments (a test name filter) are passed to `cargo test` (e.g. `scripts/test.sh s3::`).
@@ -13,6 +14,17 @@ if ! .venv/bin/python -c "import moto, werkzeug" 2>/dev/null || ! .venv/bin/aws 
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
+
+# Debian's Chromium, for the test that opens the run summary in a headless browser.
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "== installing Debian's chromium (once)"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -qq chromium >/dev/null 2>&1 \
+        || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }
+fi
+export BACKUP_AUDIT_TEST_CHROMIUM="$(command -v chromium)"
 
 mkdir -p target
 port_file=$(mktemp -u target/s3-server-port.XXXXXX)

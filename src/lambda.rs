@@ -286,6 +286,10 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
         "rows": outcome.delivered.iter().map(|d| d.rows).sum::<usize>(),
         "bytes": outcome.delivered.iter().map(|d| d.bytes).sum::<usize>(),
         "manifests": outcome.manifests,
+        "summaries": outcome.summaries,
+        "jobs": outcome.summary.as_ref().map(|s| {
+            s.tiles.jobs.iter().map(|c| (c.name.clone(), json!(c.count))).collect::<serde_json::Map<_, _>>()
+        }),
         "plans": outcome.plans.iter().map(|p| json!({
             "name": p.name,
             "account": p.account,

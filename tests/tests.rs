@@ -23,5 +23,7 @@ mod layout;
 mod live;
 #[path = "suite/s3.rs"]
 mod s3;
+#[path = "suite/summary.rs"]
+mod summary;
 #[path = "suite/truth.rs"]
 mod truth;

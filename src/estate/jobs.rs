@@ -196,8 +196,9 @@ pub struct DayTally {
 /// day, kind and outcome: the trends beyond one window cost a tally, not a row per job.
 ///
 /// Decision: a finished job counts on the day of its `CompletionDate` (the day a report window
-/// would show it); a job still going counts on the day of its `CreationDate`; a finished job
-/// without a completion date counts on no day (the run already warns about those).
+/// would show it); a job still going at `now` (also one that finished after `now`: the snapshot
+/// knows more than the run may use) counts as running on the day of its `CreationDate`; a
+/// finished job without a completion date counts on no day (the run already warns about those).
 #[derive(Debug, Clone, Default)]
 pub struct JobHistory {
     pub days: BTreeMap<(Day, JobKind), DayTally>,
@@ -598,8 +599,13 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             while let Some(job) = seq.next_element::<J>()? {
                 let (state, created, completed) = job.state_and_dates();
-                if created < self.ctx.filter.now {
-                    let outcome = job.outcome();
+                let now = self.ctx.filter.now;
+                if created < now {
+                    // A job that finished after `now` was still running at `now`.
+                    let outcome = match completed {
+                        Some(c) if c >= now => JobOutcome::Running,
+                        _ => job.outcome(),
+                    };
                     let day = match (outcome, completed) {
                         (JobOutcome::Running, _) => Some(day_of(created)),
                         (_, Some(c)) => Some(day_of(c)),
@@ -693,7 +699,8 @@ mod tests {
             {"BackupJobId": "c", "State": "FAILED", "CreationDate": 100.0, "CompletionDate": 300.0, "BackupSizeInBytes": 9},
             {"BackupJobId": "d", "State": "RUNNING", "CreationDate": 172900.0},
             {"BackupJobId": "e", "State": "FAILED", "CreationDate": 100.0},
-            {"BackupJobId": "f", "State": "COMPLETED", "CreationDate": 400000.0, "CompletionDate": 400001.0}
+            {"BackupJobId": "f", "State": "COMPLETED", "CreationDate": 400000.0, "CompletionDate": 400001.0},
+            {"BackupJobId": "g", "State": "FAILED", "CreationDate": 172950.0, "CompletionDate": 200001.0}
         ]}"#;
         // The window is day 1 only; the history still counts days 0 and 2.
         let filter = JobFilter { from: 86_400_000, to: 172_800_000, now: 200_000_000 };
@@ -707,7 +714,7 @@ mod tests {
         assert_eq!(day(0).outcomes, [0, 1, 1, 0, 0, 0, 0], "b with issues, c failed; e has no date");
         assert_eq!(day(0).bytes, 5, "a failed job's bytes do not count");
         assert_eq!(day(1).outcomes, [1, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(day(2).outcomes[JobOutcome::Running as usize], 1, "a running job counts on its creation day");
+        assert_eq!(day(2).outcomes, [0, 0, 0, 0, 0, 2, 0], "d is running; g failed only after now");
         assert_eq!(h.days.len(), 3, "f was created after now");
     }
 

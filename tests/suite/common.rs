@@ -32,10 +32,11 @@ pub fn run(cfg: &Config, delivery: &Delivery) -> Result<Outcome, Problem> {
 }
 
 /// Every report file below `root`, by relative path, with its bytes (run manifests, which
-/// carry timings and absolute locations, are left out; see [`manifest`]).
+/// carry timings and absolute locations, are left out; see [`manifest`]; so are the run
+/// summaries, which `suite/summary.rs` checks).
 pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut all = files(root);
-    all.retain(|k, _| !k.starts_with("manifests/"));
+    all.retain(|k, _| !k.starts_with("manifests/") && !k.starts_with("summaries/"));
     all
 }
 

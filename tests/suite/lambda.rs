@@ -49,11 +49,20 @@ fn a_scheduled_event_runs_every_plan_for_the_daily_window() {
     assert!(plans.iter().all(|p| p["status"] == "delivered" && p["objects"].as_u64() >= Some(1)), "{summary:#}");
     let manifest = "backup-audit/manifests/2026/11/24/manifest_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.json";
     assert_eq!(summary["manifests"], json!([format!("s3://lambda-nightly/{manifest}")]));
+    let page = "backup-audit/summaries/2026/11/24/summary_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.html";
+    assert_eq!(summary["summaries"], json!([format!("s3://lambda-nightly/{page}")]));
+    assert_eq!(summary["jobs"]["failed"], 4, "{summary:#}");
+    assert_eq!(summary["jobs"]["completed_with_issues"], 0, "{summary:#}");
 
     let stored = objects(&rt, &client, "lambda-nightly");
-    assert_eq!(stored.len(), summary["objects"].as_u64().unwrap() as usize + 1, "reports plus the manifest");
+    assert_eq!(
+        stored.len(),
+        summary["objects"].as_u64().unwrap() as usize + 2,
+        "reports, the summary and the manifest"
+    );
+    assert!(stored[page].starts_with(b"<!DOCTYPE html>"));
     let m: Value = serde_json::from_slice(&stored[manifest]).unwrap();
-    assert_eq!(m["objects"].as_array().unwrap().len(), stored.len() - 1);
+    assert_eq!(m["objects"].as_array().unwrap().len(), stored.len() - 2);
     assert_eq!(m["source"]["sha256"], summary["source"]["sha256"]);
 }
 
@@ -74,7 +83,10 @@ fn a_direct_invoke_runs_the_named_plans_for_its_window() {
     assert!(!plans.is_empty() && plans.iter().all(|p| p["name"] == "daily_copy_jobs"), "{summary:#}");
     let stored = objects(&rt, &client, "lambda-direct");
     assert!(
-        stored.keys().filter(|k| !k.starts_with("manifests/")).all(|k| k.contains("/daily_copy_jobs/COPY_JOB_REPORT_"))
+        stored
+            .keys()
+            .filter(|k| !k.starts_with("manifests/") && !k.starts_with("summaries/"))
+            .all(|k| k.contains("/daily_copy_jobs/COPY_JOB_REPORT_"))
     );
 
     // A plan that does not exist fails the invocation (so that Lambda's error metrics and
@@ -123,5 +135,5 @@ fn a_scheduled_event_can_collect_live_first() {
     assert_eq!(summary["objects"], 11, "{summary:#}");
     assert!(summary["source"]["files"].as_u64().unwrap() > 100, "{summary:#}");
     let stored = objects(&rt, &client, "lambda-live");
-    assert_eq!(stored.len(), 12, "reports plus the manifest");
+    assert_eq!(stored.len(), 13, "reports, the summary and the manifest");
 }

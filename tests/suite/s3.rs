@@ -43,6 +43,8 @@ fn run_delivers_every_report_and_the_manifest_to_s3() {
     let mut got = objects(&rt, &client, "cli-demo");
     let manifest_key = "audit/manifests/2026/11/24/manifest_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.json";
     let manifest: serde_json::Value = serde_json::from_slice(&got.remove(manifest_key).expect("manifest")).unwrap();
+    let summary_key = "audit/summaries/2026/11/24/summary_2026-11-23T00:00:00Z_2026-11-24T00:00:00Z.html";
+    assert!(got.remove(summary_key).expect("the summary page").starts_with(b"<!DOCTYPE html>"));
     // Same keys and byte-identical bodies as the local folder.
     let want = local_reports("audit");
     assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
@@ -59,6 +61,8 @@ fn run_delivers_every_report_and_the_manifest_to_s3() {
     });
     assert_eq!(csv.content_type(), Some("text/csv; charset=utf-8"));
     assert_eq!(json.content_type(), Some("application/json"));
+    let page = rt.block_on(client.head_object().bucket("cli-demo").key(summary_key).send()).unwrap();
+    assert_eq!(page.content_type(), Some("text/html; charset=utf-8"));
     assert_eq!(csv.server_side_encryption().map(|s| s.as_str()), Some("AES256"));
 }
 
