@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{
     ControlGrid, Count, CoverageRow, CoverageSummary, DayRow, Findings, FrameworkLine, GridCell, GridRow, MAX_DAYS,
-    MessageRow, RateRow, Summary, Tiles,
+    MAX_GRID_COLUMNS, MessageRow, RateRow, Summary, Tiles,
 };
 use crate::controls::Evaluation;
 use crate::controls::index::Index;
@@ -255,6 +255,20 @@ fn grid(estate: &Estate, evaluation: &Evaluation, findings: &Findings) -> (Contr
     let mut columns: Vec<usize> = evaluation.results.iter().map(|r| r.unit.scope).collect();
     columns.sort();
     columns.dedup();
+    // An organisation's thousands of accounts and regions: draw those with the most
+    // non-compliant controls (the CONTROL report has every one).
+    let scopes_left_out = columns.len().saturating_sub(MAX_GRID_COLUMNS);
+    if scopes_left_out > 0 {
+        let mut failing: BTreeMap<usize, usize> = BTreeMap::new();
+        for r in evaluation.results.iter().filter(|r| r.status != Status::Compliant) {
+            *failing.entry(r.unit.scope).or_default() += 1;
+        }
+        let mut ranked = columns.clone();
+        ranked.sort_by_key(|s| (std::cmp::Reverse(failing.get(s).copied().unwrap_or(0)), *s));
+        ranked.truncate(MAX_GRID_COLUMNS);
+        ranked.sort();
+        columns = ranked;
+    }
     let mut rows: BTreeMap<(&str, &str), Vec<Option<GridCell>>> = BTreeMap::new();
     let mut lines: BTreeMap<&str, FrameworkLine> = BTreeMap::new();
     for (i, r) in evaluation.results.iter().enumerate() {
@@ -268,7 +282,7 @@ fn grid(estate: &Estate, evaluation: &Evaluation, findings: &Findings) -> (Contr
         line.controls += 1;
         line.controls_non_compliant += usize::from(r.status == Status::NonCompliant);
         let cells = rows.entry((&u.framework_name, u.control.name())).or_insert_with(|| vec![None; columns.len()]);
-        let column = columns.binary_search(&u.scope).expect("every unit's scope is a column");
+        let Ok(column) = columns.binary_search(&u.scope) else { continue };
         let failing = findings.samples(i).to_vec();
         let shown = matches!(r.status, Status::NonCompliant | Status::InsufficientData);
         // A framework listed twice in one account and region keeps its first cell.
@@ -297,5 +311,5 @@ fn grid(estate: &Estate, evaluation: &Evaluation, findings: &Findings) -> (Contr
             cells,
         })
         .collect();
-    (ControlGrid { scopes, rows }, lines.into_values().collect())
+    (ControlGrid { scopes, rows, scopes_left_out }, lines.into_values().collect())
 }

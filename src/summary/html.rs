@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::svg::{self, escape};
-use super::{RateRow, Summary};
+use super::{MAX_RATE_BARS, RateRow, Summary};
 use crate::estate::JobOutcome;
 
 const STYLE: &str = r#"
@@ -184,13 +184,37 @@ fn rate_table(h: &mut String, what: &str, rows: &[RateRow]) {
     h.push_str("</table></details>\n");
 }
 
+/// The rows a rate chart draws: all of them, or the [`MAX_RATE_BARS`] lowest rates.
+fn lowest(rows: &[RateRow]) -> Vec<RateRow> {
+    if rows.len() <= MAX_RATE_BARS {
+        return rows.to_vec();
+    }
+    let mut ranked = rows.to_vec();
+    ranked.sort_by(|a, b| a.success_rate.unwrap_or(101.0).total_cmp(&b.success_rate.unwrap_or(101.0)));
+    ranked.truncate(MAX_RATE_BARS);
+    ranked
+}
+
+fn note_lowest(h: &mut String, n: usize, what: &str) {
+    if n > MAX_RATE_BARS {
+        let _ = write!(h, "<p>The {MAX_RATE_BARS} lowest success rates of {n} {what}; the table has them all.</p>");
+    }
+}
+
 fn rates(h: &mut String, s: &Summary) {
     h.push_str("<h2 id=\"rates\">Success rate in the window</h2>");
     h.push_str("<h3>By account</h3>");
-    h.push_str(&svg::rate_bars("chart-accounts", "Success rate by account", "account", &s.by_account));
+    h.push_str(&svg::rate_bars("chart-accounts", "Success rate by account", "account", &lowest(&s.by_account)));
+    note_lowest(h, s.by_account.len(), "accounts");
     rate_table(h, "Account", &s.by_account);
     h.push_str("<h3>By resource type</h3>");
-    h.push_str(&svg::rate_bars("chart-types", "Success rate by resource type", "resource type", &s.by_resource_type));
+    h.push_str(&svg::rate_bars(
+        "chart-types",
+        "Success rate by resource type",
+        "resource type",
+        &lowest(&s.by_resource_type),
+    ));
+    note_lowest(h, s.by_resource_type.len(), "resource types");
     rate_table(h, "Resource type", &s.by_resource_type);
 }
 
@@ -224,7 +248,16 @@ fn controls(h: &mut String, s: &Summary) {
         h.push_str("<p>No framework applies to the accounts and regions of this run.</p>\n");
         return;
     }
-    h.push_str("<p>Each cell is one framework control in one account and region. A cell that is not compliant links to its failing resources and the reasons below.</p>");
+    h.push_str("<p>Each cell is one framework control in one account and region. A cell that is not compliant links to its failing resources and the reasons below.");
+    if grid.scopes_left_out > 0 {
+        let _ = write!(
+            h,
+            " {} more accounts and regions were evaluated; the {} drawn are those with the most controls not compliant, and the CONTROL_COMPLIANCE_REPORT has them all.",
+            grid.scopes_left_out,
+            grid.scopes.len()
+        );
+    }
+    h.push_str("</p>");
     h.push_str(&svg::heatmap(grid));
     h.push_str("<details><summary>The numbers</summary><table><tr><th>Framework</th><th>Control</th><th>Account/region</th><th>Status</th><th>Compliant</th><th>Non-compliant</th><th>Insufficient data</th></tr>");
     for row in &grid.rows {

@@ -47,6 +47,17 @@ pub fn key(period: (Millis, Millis)) -> String {
 /// Failing resources kept per control unit for the page.
 pub const SAMPLES_PER_UNIT: usize = 25;
 
+/// Failing resources kept for the page in all: an organisation's page stays readable and its
+/// size bounded; the RESOURCE_COMPLIANCE_REPORT has every one.
+pub const MAX_SAMPLES: usize = 2_000;
+
+/// Accounts and regions drawn in the control grid; beyond this, those with the most
+/// non-compliant controls.
+pub const MAX_GRID_COLUMNS: usize = 48;
+
+/// Bars drawn in a success-rate chart; beyond this, the lowest rates (the table has all).
+pub const MAX_RATE_BARS: usize = 40;
+
 /// The numbers behind the page. Serialised as JSON, it is the summary's golden file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -146,6 +157,8 @@ pub struct ControlGrid {
     /// Columns: `account/region`.
     pub scopes: Vec<String>,
     pub rows: Vec<GridRow>,
+    /// Accounts and regions evaluated but not drawn (beyond [`MAX_GRID_COLUMNS`]).
+    pub scopes_left_out: usize,
 }
 
 /// One framework control across the accounts and regions.
@@ -207,6 +220,8 @@ pub struct CoverageRow {
 pub struct Findings {
     /// By unit index ([`crate::controls::Evaluator::units`] order).
     samples: BTreeMap<usize, Vec<Finding>>,
+    /// Samples kept, at most [`MAX_SAMPLES`].
+    kept: usize,
     non_compliant: HashSet<(usize, u64)>,
     per_framework: BTreeMap<String, HashSet<(usize, u64)>>,
 }
@@ -239,8 +254,10 @@ impl Findings {
     /// Adds what was picked of a chunk of unit `index`; chunks come in report order.
     pub fn add(&mut self, index: usize, unit: &Unit, picked: Picked) {
         let samples = self.samples.entry(index).or_default();
-        let room = SAMPLES_PER_UNIT.saturating_sub(samples.len());
+        let room = SAMPLES_PER_UNIT.saturating_sub(samples.len()).min(MAX_SAMPLES - self.kept);
+        let before = samples.len();
         samples.extend(picked.samples.into_iter().take(room));
+        self.kept += samples.len() - before;
         let framework = self.per_framework.entry(unit.framework_name.clone()).or_default();
         for h in picked.hashes {
             self.non_compliant.insert((unit.scope, h));

@@ -228,3 +228,29 @@ fn demo_summary_renders_in_headless_chromium() {
         std::fs::copy(&png, Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/summary-demo.png")).unwrap();
     }
 }
+
+#[test]
+fn what_was_not_collected_leads_the_page_and_is_never_counted_as_covered() {
+    // The `basic` fixture is partial by design: 555566667777/eu-west-1 holds only a job list.
+    let out = tempfile::tempdir().unwrap();
+    let cfg = config(super::common::fixture("basic"), "2024-03-02T04:00:00Z");
+    let outcome = Pipeline::new(&cfg, 0)
+        .run(&Goal::Summary { key: "summary.html".into() }, &Delivery::to(LocalDir::new(out.path())))
+        .unwrap();
+    let s = outcome.summary.unwrap();
+    assert_eq!(s.tiles.not_collected, s.not_collected.len());
+    assert!(
+        s.not_collected.iter().any(|l| l.contains("555566667777") && l.contains("get-resources not collected")),
+        "{:#?}",
+        s.not_collected
+    );
+    assert!(
+        s.coverage.unknown.iter().any(|u| u.starts_with("555566667777/eu-west-1: the inventory")),
+        "a scope without an inventory is unknown, not covered: {:?}",
+        s.coverage.unknown
+    );
+    let page = std::fs::read_to_string(out.path().join("summary.html")).unwrap();
+    let alert = page.find("input(s) were not collected").expect("the not-collected alert");
+    assert!(alert < page.find("id=\"headline\"").unwrap(), "what was not collected comes before the tiles");
+    assert!(!page.contains("Everything was collected"));
+}
