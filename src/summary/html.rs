@@ -24,6 +24,8 @@ p.meta { color: #444; margin: 0 0 16px; }
 .alert { border: 2px solid #D55E00; background: #fff4ec; padding: 8px 12px; border-radius: 6px; margin: 12px 0; }
 .ok { border: 1px solid #0072B2; background: #eef6fb; padding: 8px 12px; border-radius: 6px; margin: 12px 0; }
 svg.chart { max-width: 100%; height: auto; display: block; margin: 8px 0; }
+.scroll { overflow-x: auto; }
+.scroll svg.chart { max-width: none; }
 svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 svg text.tick { font-size: 11px; }
 svg text.label { font-size: 12px; }
@@ -258,7 +260,9 @@ fn controls(h: &mut String, s: &Summary) {
         );
     }
     h.push_str("</p>");
+    h.push_str("<div class=\"scroll\">");
     h.push_str(&svg::heatmap(grid));
+    h.push_str("</div>");
     h.push_str("<details><summary>The numbers</summary><table><tr><th>Framework</th><th>Control</th><th>Account/region</th><th>Status</th><th>Compliant</th><th>Non-compliant</th><th>Insufficient data</th></tr>");
     for row in &grid.rows {
         for (scope, cell) in grid.scopes.iter().zip(&row.cells) {
