@@ -32,7 +32,7 @@ for i in $(seq 1 "$RUNS"); do
   find "$ESTATE" -name '*.json' -print0 | xargs -0 cat > /dev/null
   start=$(now_s)
   /usr/bin/time -o "$DATA/controls-run.time" -f "%e %M %P" \
-    "$BIN" --log-format json run --source "$ESTATE" --out "$OUT" --now "$NOW" \
+    "$BIN" --log-format json run --verbose --source "$ESTATE" --out "$OUT" --now "$NOW" \
     2> "$DATA/controls-run.log" > "$DATA/controls-run.out" || { cat "$DATA/controls-run.log"; exit 1; }
   read -r wall rss cpu < "$DATA/controls-run.time"
   bytes=$(du -sb "$OUT" | cut -f1)
@@ -56,4 +56,4 @@ PY
   stages "$DATA/controls-run.log"
 done
 echo "== reports"
-grep -vc "^manifest" "$DATA/controls-run.out" | sed "s/$/ report objects/"
+grep -c " rows " "$DATA/controls-run.out" | sed "s/$/ report objects/"

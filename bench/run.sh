@@ -16,7 +16,7 @@ job_estate
 for i in $(seq 1 "$RUNS"); do
   rm -rf "$DATA/reports"
   /usr/bin/time -f "run $i: %e s wall, %M KB peak RSS, %P CPU" \
-    "$BIN" --log-format json run --source "$DATA/estate" --out "$DATA/reports" --now "$NOW" \
+    "$BIN" --log-format json run --verbose --source "$DATA/estate" --out "$DATA/reports" --now "$NOW" \
     2> "$DATA/run.log" > "$DATA/run.out" || { cat "$DATA/run.log"; exit 1; }
   stages "$DATA/run.log"
   tail -n 1 "$DATA/run.log"

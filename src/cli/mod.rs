@@ -65,7 +65,7 @@ pub fn job(command: Command) -> Result<Option<Job>, Failure> {
                     (2, format!("--out `{}`: expected a file name such as summary.html, or `-`", a.out))
                 })?;
                 let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-                (Delivery::to(LocalDir::new(dir)), name.to_string())
+                (Delivery::to(LocalDir::beside(dir)), name.to_string())
             };
             (config(&a.source)?, Goal::Summary { key }, (to, None), false)
         }

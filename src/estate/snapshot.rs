@@ -803,9 +803,12 @@ fn assemble(scopes: Vec<Scope>, parsed: impl Iterator<Item = (usize, Parsed)>) -
     let mut frameworks: BTreeMap<(usize, String), (Option<String>, Option<Framework>)> = BTreeMap::new();
     let mut report_plans: BTreeMap<(usize, String), ReportPlan> = BTreeMap::new();
     let mut seen_jobs: BTreeSet<(usize, u8, String)> = BTreeSet::new();
-    let mut seen_history: std::collections::HashSet<(usize, jobs::JobKind, u64)> = Default::default();
+    // Every job of 30 days goes through this set: its keys are hashes already, so it hashes them
+    // as they are.
+    let mut seen_history: std::collections::HashSet<(usize, u64), std::hash::BuildHasherDefault<jobs::KeyHasher>> =
+        Default::default();
     let mut history = |e: &mut Estate, scope: usize, kind: jobs::JobKind, tallies: Vec<jobs::JobTally>| {
-        for t in tallies.iter().filter(|t| seen_history.insert((scope, kind, t.id))) {
+        for t in tallies.iter().filter(|t| seen_history.insert((scope, t.id ^ kind as u64))) {
             e.job_history.add(kind, t);
         }
     };

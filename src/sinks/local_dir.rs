@@ -38,12 +38,21 @@ pub struct LocalDir {
     lock: OnceLock<Result<fs::File, String>>,
     /// Stale temporary files removed when the lock was taken.
     removed: std::sync::atomic::AtomicUsize,
+    /// A folder that is not the run's own (see [`LocalDir::beside`]).
+    shared: bool,
 }
 
 impl LocalDir {
     /// A sink rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalDir { root: root.into(), lock: OnceLock::new(), removed: Default::default() }
+        LocalDir { root: root.into(), lock: OnceLock::new(), removed: Default::default(), shared: false }
+    }
+
+    /// A sink for single files in a folder that is not the run's own (`summary --out
+    /// ~/summary.html`): each file is still written whole and atomically, but the folder is not
+    /// locked and nothing below it is swept for temporary files.
+    pub fn beside(dir: impl Into<PathBuf>) -> Self {
+        LocalDir { shared: true, ..LocalDir::new(dir) }
     }
 
     /// The key's segments below the root; empty segments and `..` are dropped, so a key never
@@ -58,6 +67,9 @@ impl LocalDir {
 
     /// Takes the root's lock (once) and removes stale temporary files. Idempotent.
     pub fn prepare(&self) -> Result<(), SinkError> {
+        if self.shared {
+            return fs::create_dir_all(&self.root).map_err(|source| SinkError::Io { path: self.root.clone(), source });
+        }
         let taken = self.lock.get_or_init(|| self.take_lock().map_err(|e| e.to_string()));
         match taken {
             Ok(_) => Ok(()),
@@ -269,6 +281,25 @@ mod tests {
         sink.put("a/b/c.csv", &body(&[b"two"]), "text/csv").unwrap();
         assert_eq!(fs::read(dir.path().join("a/b/c.csv")).unwrap(), b"two");
         assert_eq!(names(&dir.path().join("a/b")), ["c.csv"]);
+    }
+
+    #[test]
+    fn a_file_beside_others_neither_locks_nor_sweeps_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        // Someone else's files that look like ours, and a run holding the folder's lock.
+        fs::write(dir.path().join(".ba-12345678.tmp"), b"x").unwrap();
+        fs::write(dir.path().join("sub/.ba-87654321.tmp"), b"y").unwrap();
+        let run = LocalDir::new(dir.path().join("sub"));
+        run.prepare().unwrap();
+        let sink = LocalDir::beside(dir.path());
+        sink.put("summary.html", &body(&[b"<!DOCTYPE html>"]), "text/html").unwrap();
+        assert_eq!(fs::read(dir.path().join("summary.html")).unwrap(), b"<!DOCTYPE html>");
+        assert_eq!(names(dir.path()), [".ba-12345678.tmp", "sub", "summary.html"], "nothing swept");
+        assert_eq!(sink.stale_removed(), 0);
+        // A second one into the same folder is not refused either.
+        LocalDir::beside(dir.path()).put("summary.html", &body(&[b"again"]), "text/html").unwrap();
+        assert_eq!(fs::read(dir.path().join("summary.html")).unwrap(), b"again");
     }
 
     #[test]

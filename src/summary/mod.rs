@@ -19,7 +19,8 @@ mod build;
 pub mod html;
 mod svg;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 
 use serde::Serialize;
 
@@ -28,6 +29,7 @@ pub use build::{build, coverage};
 use crate::controls::Verdict;
 use crate::controls::engine::Unit;
 use crate::controls::verdict::Status;
+use crate::estate::jobs::{KeyHasher, id_hash};
 use crate::time::{self, Millis};
 
 /// The summary's key under a root: `summaries/YYYY/MM/DD/summary_<start>_<end>.html`, dated by
@@ -213,17 +215,22 @@ pub struct CoverageRow {
 }
 
 /// What the summary keeps of the verdicts while they stream past: the first
-/// [`SAMPLES_PER_UNIT`] NON_COMPLIANT verdicts of each unit, and the distinct non-compliant
-/// subjects, overall and per framework (as hashes: memory in proportion to the failing
-/// subjects, not to the verdicts).
+/// [`SAMPLES_PER_UNIT`] NON_COMPLIANT verdicts of each unit (at most [`MAX_SAMPLES`] in all),
+/// and the distinct non-compliant subjects with the frameworks that failed them (one hashed
+/// entry per subject: memory in proportion to the failing subjects, not to the verdicts).
 #[derive(Debug, Default)]
 pub struct Findings {
     /// By unit index ([`crate::controls::Evaluator::units`] order).
     samples: BTreeMap<usize, Vec<Finding>>,
     /// Samples kept, at most [`MAX_SAMPLES`].
     kept: usize,
-    non_compliant: HashSet<(usize, u64)>,
-    per_framework: BTreeMap<String, HashSet<(usize, u64)>>,
+    /// (scope, subject hash) → the frameworks (bits, by [`Findings::frameworks`] position)
+    /// that judged it NON_COMPLIANT.
+    non_compliant: HashMap<(usize, u64), u64, BuildHasherDefault<KeyHasher>>,
+    /// Framework names in order of first failure; the 64th and later share the last bit and
+    /// are counted exactly in `overflow`.
+    frameworks: Vec<String>,
+    overflow: BTreeMap<String, HashSet<(usize, u64), BuildHasherDefault<KeyHasher>>>,
 }
 
 /// What one chunk of verdicts gives the summary, picked on the evaluation's threads.
@@ -247,7 +254,7 @@ impl Findings {
                     reason: v.reason.clone(),
                 })
                 .collect(),
-            hashes: failing.map(|v| hash(&v.resource_id)).collect(),
+            hashes: failing.map(|v| id_hash(&v.resource_id)).collect(),
         }
     }
 
@@ -258,20 +265,22 @@ impl Findings {
         let before = samples.len();
         samples.extend(picked.samples.into_iter().take(room));
         self.kept += samples.len() - before;
-        let framework = self.per_framework.entry(unit.framework_name.clone()).or_default();
+        if picked.hashes.is_empty() {
+            return;
+        }
+        let bit = match self.frameworks.iter().position(|f| *f == unit.framework_name) {
+            Some(i) => i,
+            None => {
+                self.frameworks.push(unit.framework_name.clone());
+                self.frameworks.len() - 1
+            }
+        };
         for h in picked.hashes {
-            self.non_compliant.insert((unit.scope, h));
-            framework.insert((unit.scope, h));
+            *self.non_compliant.entry((unit.scope, h)).or_default() |= 1 << bit.min(63);
+            if bit >= 63 {
+                self.overflow.entry(unit.framework_name.clone()).or_default().insert((unit.scope, h));
+            }
         }
-    }
-
-    /// Findings of a whole evaluation's verdicts (`controls::evaluate`).
-    pub fn of(units: &[&Unit], verdicts: &[Vec<Verdict>]) -> Findings {
-        let mut f = Findings::default();
-        for (i, (unit, v)) in units.iter().zip(verdicts).enumerate() {
-            f.add(i, unit, Findings::pick(v));
-        }
-        f
     }
 
     pub(crate) fn samples(&self, index: usize) -> &[Finding] {
@@ -285,17 +294,12 @@ impl Findings {
 
     /// Distinct NON_COMPLIANT subjects of one framework.
     pub fn non_compliant_in(&self, framework: &str) -> usize {
-        self.per_framework.get(framework).map_or(0, HashSet::len)
+        match self.frameworks.iter().position(|f| f == framework) {
+            None => 0,
+            Some(bit) if bit >= 63 => self.overflow.get(framework).map_or(0, HashSet::len),
+            Some(bit) => self.non_compliant.values().filter(|m| *m & (1 << bit) != 0).count(),
+        }
     }
-}
-
-/// A resource id's hash: the same in every run (SipHash with fixed keys).
-fn hash(id: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    #[expect(deprecated, reason = "SipHasher's fixed keys make the hash the same in every run")]
-    let mut h = std::hash::SipHasher::new();
-    id.hash(&mut h);
-    h.finish()
 }
 
 /// Per framework: controls evaluated and NON_COMPLIANT, distinct non-compliant subjects.

@@ -252,7 +252,7 @@ pub fn daily_outcomes(days: &[DayRow]) -> String {
 
 /// Success rates as horizontal bars from 0 to 100 %.
 pub fn rate_bars(id: &str, title: &str, what: &str, rows: &[RateRow]) -> String {
-    let (left, right, top, row_h) = (220.0, 150.0, 12.0, 22.0);
+    let (left, right, top, row_h) = (220.0, 150.0, 28.0, 22.0);
     let w = 900.0;
     let plot_w = w - left - right;
     let h = top + rows.len().max(1) as f64 * row_h + 70.0;
@@ -266,6 +266,15 @@ pub fn rate_bars(id: &str, title: &str, what: &str, rows: &[RateRow]) -> String 
         &format!(
             "Horizontal bars: the share of the window's finished jobs that succeeded, per {what}; the table below has the numbers."
         ),
+    );
+    let mut axis = what.to_string();
+    axis[..1].make_ascii_uppercase();
+    let _ = write!(
+        s,
+        r##"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="end">{}</text>"##,
+        left - 8.0,
+        18.0,
+        escape(&axis)
     );
     legend(&mut s, left, h - 16.0, OUTCOME_COLOURS[0], "Succeeded", false);
     legend(&mut s, left + 100.0, h - 16.0, OUTCOME_COLOURS[2], "Did not succeed", false);
@@ -539,6 +548,12 @@ pub fn coverage(rows: &[CoverageRow]) -> String {
         v += step;
     }
     legend(&mut s, left, 8.0, OUTCOME_COLOURS[0], "Selected by a plan", false);
+    let _ = write!(
+        s,
+        r##"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="end">Resource type</text>"##,
+        left - 8.0,
+        h - 24.0
+    );
     legend(&mut s, left + 150.0, 8.0, OUTCOME_COLOURS[2], "Selected by no plan", false);
     for (i, r) in rows.iter().enumerate() {
         let y = top + i as f64 * row_h;
