@@ -118,6 +118,39 @@ fn legend(s: &mut String, x: f64, y: f64, colour: &str, label: &str, line: bool)
     let _ = write!(s, r##"<text x="{}" y="{}" class="legend">{}</text>"##, x + 16.0, y + 9.0, escape(label));
 }
 
+/// Horizontal grid lines and left-axis tick labels from 0 to `max` every `step`, in the plot
+/// area `(left, top, width, height)`.
+fn value_grid(
+    s: &mut String,
+    (left, top, plot_w, plot_h): (f64, f64, f64, f64),
+    (max, step): (f64, f64),
+    label: impl Fn(f64) -> String,
+) {
+    let mut v = 0.0;
+    while v <= max + 1e-9 {
+        let y = top + plot_h - v / max * plot_h;
+        let _ =
+            write!(s, r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#dddddd"/>"##, left + plot_w);
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="end">{}</text>"##,
+            left - 6.0,
+            y + 4.0,
+            label(v)
+        );
+        v += step;
+    }
+}
+
+/// A day's label (`MM-DD` of `YYYY-MM-DD`) under the x axis at `x`, turned 45°.
+fn day_label(s: &mut String, x: f64, y: f64, date: &str) {
+    let _ = write!(
+        s,
+        r##"<text x="{x:.1}" y="{y:.1}" class="tick" text-anchor="end" transform="rotate(-45 {x:.1} {y:.1})">{}</text>"##,
+        &date[5..]
+    );
+}
+
 /// Day labels: every day when there are few, else about ten.
 fn day_label_every(n: usize) -> usize {
     n.div_ceil(10).max(1)
@@ -145,20 +178,7 @@ pub fn daily_outcomes(days: &[DayRow]) -> String {
         ),
     );
     // Grid and left axis.
-    let mut v = 0.0;
-    while v <= max + 1e-9 {
-        let y = top + plot_h - v / max * plot_h;
-        let _ =
-            write!(s, r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#dddddd"/>"##, left + plot_w);
-        let _ = write!(
-            s,
-            r##"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="end">{}</text>"##,
-            left - 6.0,
-            y + 4.0,
-            short(v)
-        );
-        v += step;
-    }
+    value_grid(&mut s, (left, top, plot_w, plot_h), (max, step), short);
     // Right axis: 0 to 100 %.
     for pct in [0, 25, 50, 75, 100] {
         let y = top + plot_h - pct as f64 / 100.0 * plot_h;
@@ -197,15 +217,7 @@ pub fn daily_outcomes(days: &[DayRow]) -> String {
             points.push((x + bar / 2.0, top + plot_h - rate / 100.0 * plot_h, &d.date, rate));
         }
         if i % every == 0 {
-            let _ = write!(
-                s,
-                r##"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="end" transform="rotate(-45 {:.1} {:.1})">{}</text>"##,
-                x + bar / 2.0,
-                top + plot_h + 14.0,
-                x + bar / 2.0,
-                top + plot_h + 14.0,
-                &d.date[5..]
-            );
+            day_label(&mut s, x + bar / 2.0, top + plot_h + 14.0, &d.date);
         }
     }
     if points.len() > 1 {
@@ -350,20 +362,7 @@ pub fn bytes_per_day(days: &[DayRow]) -> String {
         "Backup bytes per day",
         "Bars of the BackupSizeInBytes of the backup jobs that completed on each UTC day; the table below has the numbers.",
     );
-    let mut v = 0.0;
-    while v <= max + 1e-9 {
-        let y = top + plot_h - v / max * plot_h;
-        let _ =
-            write!(s, r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#dddddd"/>"##, left + plot_w);
-        let _ = write!(
-            s,
-            r##"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="end">{}</text>"##,
-            left - 6.0,
-            y + 4.0,
-            bytes(v as i64)
-        );
-        v += step;
-    }
+    value_grid(&mut s, (left, top, plot_w, plot_h), (max, step), |v| bytes(v as i64));
     let n = days.len().max(1) as f64;
     let slot = plot_w / n;
     let bar = (slot * 0.75).max(1.0);
@@ -380,15 +379,7 @@ pub fn bytes_per_day(days: &[DayRow]) -> String {
             bytes(d.backup_bytes)
         );
         if i % every == 0 {
-            let _ = write!(
-                s,
-                r##"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="end" transform="rotate(-45 {:.1} {:.1})">{}</text>"##,
-                x + bar / 2.0,
-                top + plot_h + 14.0,
-                x + bar / 2.0,
-                top + plot_h + 14.0,
-                &d.date[5..]
-            );
+            day_label(&mut s, x + bar / 2.0, top + plot_h + 14.0, &d.date);
         }
     }
     let _ = write!(
