@@ -61,9 +61,11 @@ pub fn job(command: Command) -> Result<Option<Job>, Failure> {
                 (Delivery::to(Stdout), "-".into())
             } else {
                 let path = std::path::Path::new(&a.out);
-                let name = path.file_name().and_then(|n| n.to_str()).filter(|n| !n.is_empty()).ok_or_else(|| {
-                    (2, format!("--out `{}`: expected a file name such as summary.html, or `-`", a.out))
-                })?;
+                let bad = || (2, format!("--out `{}`: expected a file name such as summary.html, or `-`", a.out));
+                if a.out.ends_with(std::path::MAIN_SEPARATOR) || path.is_dir() {
+                    return Err(bad());
+                }
+                let name = path.file_name().and_then(|n| n.to_str()).filter(|n| !n.is_empty()).ok_or_else(bad)?;
                 let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
                 (Delivery::to(LocalDir::beside(dir)), name.to_string())
             };

@@ -254,3 +254,18 @@ fn what_was_not_collected_leads_the_page_and_is_never_counted_as_covered() {
     assert!(alert < page.find("id=\"headline\"").unwrap(), "what was not collected comes before the tiles");
     assert!(!page.contains("Everything was collected"));
 }
+
+#[test]
+fn summary_needs_a_file_to_write_not_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    for out in [format!("{}/", dir.path().display()), dir.path().display().to_string()] {
+        let o = bin().args(["summary", "--source"]).arg(demo()).args(["--now", NOW, "--out", &out]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("--out `{out}`: expected a file name such as summary.html, or `-`")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+}
