@@ -18,12 +18,15 @@ pub struct JobFilter {
     pub to: Millis,
     /// The run's clock; a job created after it is not yet known and is dropped.
     pub now: Millis,
+    /// Also count every job created before `now`, whatever the window, into the
+    /// [`JobHistory`] (for the run summary).
+    pub history: bool,
 }
 
 impl JobFilter {
-    /// The jobs a report over `window` shows.
-    pub fn of(window: &crate::window::Window) -> JobFilter {
-        JobFilter { from: window.start, to: window.end, now: window.now }
+    /// The jobs a report over `window` shows, and the history when `history` is asked for.
+    pub fn of(window: &crate::window::Window, history: bool) -> JobFilter {
+        JobFilter { from: window.start, to: window.end, now: window.now, history }
     }
 }
 
@@ -593,7 +596,8 @@ pub struct PageRows<R> {
     pub rows: Vec<R>,
     /// Jobs in a final state without a `CompletionDate`: they belong to no window.
     pub undated: usize,
-    /// Every job of the page created before `now` and placed on a day ([`JobHistory`]).
+    /// Every job of the page created before `now` and placed on a day ([`JobHistory`]), when
+    /// the filter asks for the history.
     pub history: Vec<JobTally>,
 }
 
@@ -636,7 +640,7 @@ pub fn stream_page<'de, J: JobRecord<'de>>(
             while let Some(job) = seq.next_element::<J>()? {
                 let (state, created, completed) = job.state_and_dates();
                 let now = self.ctx.filter.now;
-                if created < now {
+                if self.ctx.filter.history && created < now {
                     // A job that finished after `now` was still running at `now`.
                     let outcome = match completed {
                         Some(c) if c >= now => JobOutcome::Running,
@@ -739,7 +743,7 @@ mod tests {
             {"BackupJobId": "g", "State": "FAILED", "CreationDate": 172950.0, "CompletionDate": 200001.0}
         ]}"#;
         // The window is day 1 only; the history still counts days 0 and 2.
-        let filter = JobFilter { from: 86_400_000, to: 172_800_000, now: 200_000_000 };
+        let filter = JobFilter { from: 86_400_000, to: 172_800_000, now: 200_000_000, history: true };
         let rows = stream_page::<RawBackupJob<'_>>(page, &filter, "111", "us-east-1").unwrap();
         assert_eq!(rows.rows.len(), 2, "a (day 1) and the running d");
         let mut h = JobHistory::default();
@@ -752,11 +756,14 @@ mod tests {
         assert_eq!(day(1).outcomes, [1, 0, 0, 0, 0, 0, 0]);
         assert_eq!(day(2).outcomes, [0, 0, 0, 0, 0, 2, 0], "d is running; g failed only after now");
         assert_eq!(h.days.len(), 3, "f was created after now");
+        let without = JobFilter { history: false, ..filter };
+        let rows = stream_page::<RawBackupJob<'_>>(page, &without, "111", "us-east-1").unwrap();
+        assert!(rows.history.is_empty() && rows.rows.len() == 2, "no history unless asked for");
     }
 
     #[test]
     fn window_edges_are_half_open() {
-        let f = JobFilter { from: 1000, to: 2000, now: 2500 };
+        let f = JobFilter { from: 1000, to: 2000, now: 2500, history: false };
         assert!(f.keeps("COMPLETED", 500, Some(1000)), "a job ending on the start is in");
         assert!(!f.keeps("COMPLETED", 500, Some(2000)), "a job ending on the end is out");
         assert!(!f.keeps("FAILED", 500, Some(999)));

@@ -95,7 +95,7 @@ pub struct Estate {
     /// Jobs in a final state without a `CompletionDate`: no window can show them.
     pub undated_jobs: usize,
     /// Every job created before `now`, whatever the window, counted per day and outcome
-    /// (read only with a job filter).
+    /// (read only with a job filter that asks for it).
     pub job_history: JobHistory,
     /// What was read, for the run manifest.
     pub inputs: Inputs,

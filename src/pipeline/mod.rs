@@ -143,7 +143,9 @@ impl<'c> Pipeline<'c> {
         let estate = estate::read(
             &source.dir,
             &ReadOptions {
-                jobs: jobs.then(|| estate::JobFilter::of(&window)),
+                // The job history (every day of the job lists) is counted only for the summary.
+                jobs: jobs
+                    .then(|| estate::JobFilter::of(&window, matches!(goal, Goal::Reports | Goal::Summary { .. }))),
                 account: cfg.account.clone(),
                 region: cfg.region.clone(),
             },

@@ -19,8 +19,10 @@ fn estate_with(file: &str, body: &str) -> tempfile::TempDir {
 }
 
 fn read_error(dir: &Path) -> String {
-    let opts =
-        ReadOptions { jobs: Some(estate::JobFilter { from: 0, to: i64::MAX, now: i64::MAX }), ..Default::default() };
+    let opts = ReadOptions {
+        jobs: Some(estate::JobFilter { from: 0, to: i64::MAX, now: i64::MAX, history: false }),
+        ..Default::default()
+    };
     let err = estate::read(dir, &opts).unwrap_err();
     backup_audit::problem::DisplayChain(&err).to_string()
 }

@@ -7,7 +7,10 @@ use backup_audit::estate::{self, Dataset, ReadOptions};
 use super::common::fixture;
 
 fn all_jobs() -> ReadOptions {
-    ReadOptions { jobs: Some(estate::JobFilter { from: i64::MIN, to: i64::MAX, now: i64::MAX }), ..Default::default() }
+    ReadOptions {
+        jobs: Some(estate::JobFilter { from: i64::MIN, to: i64::MAX, now: i64::MAX, history: false }),
+        ..Default::default()
+    }
 }
 
 #[test]
