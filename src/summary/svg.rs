@@ -118,6 +118,17 @@ fn legend(s: &mut String, x: f64, y: f64, colour: &str, label: &str, line: bool)
     let _ = write!(s, r##"<text x="{}" y="{}" class="legend">{}</text>"##, x + 16.0, y + 9.0, escape(label));
 }
 
+/// A filled rectangle `(x, y, width, height)`, with a tooltip when `title` is given.
+fn bar(s: &mut String, (x, y, w, h): (f64, f64, f64, f64), fill: &str, title: Option<&str>) {
+    let _ = write!(s, r##"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}""##);
+    match title {
+        Some(t) => {
+            let _ = write!(s, "><title>{}</title></rect>", escape(t));
+        }
+        None => s.push_str("/>"),
+    }
+}
+
 /// Horizontal grid lines and left-axis tick labels from 0 to `max` every `step`, in the plot
 /// area `(left, top, width, height)`.
 fn value_grid(
@@ -186,17 +197,13 @@ pub fn daily_outcomes(days: &[DayRow]) -> String {
     }
     let n = days.len().max(1) as f64;
     let slot = plot_w / n;
-    let bar = (slot * 0.75).max(1.0);
+    let width = (slot * 0.75).max(1.0);
     let every = day_label_every(days.len());
     let mut points = Vec::new();
     for (i, d) in days.iter().enumerate() {
-        let x = left + i as f64 * slot + (slot - bar) / 2.0;
+        let x = left + i as f64 * slot + (slot - width) / 2.0;
         if d.in_window {
-            let _ = write!(
-                s,
-                r##"<rect x="{:.1}" y="{top}" width="{slot:.1}" height="{plot_h}" fill="#f2f2f2"/>"##,
-                left + i as f64 * slot
-            );
+            bar(&mut s, (left + i as f64 * slot, top, slot, plot_h), "#f2f2f2", None);
         }
         let mut y = top + plot_h;
         for (o, &count) in d.outcomes.iter().enumerate() {
@@ -205,19 +212,14 @@ pub fn daily_outcomes(days: &[DayRow]) -> String {
             }
             let bh = count as f64 / max * plot_h;
             y -= bh;
-            let _ = write!(
-                s,
-                r##"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}" fill="{}"><title>{}: {count} {}</title></rect>"##,
-                OUTCOME_COLOURS[o],
-                d.date,
-                JobOutcome::ALL[o].label().to_lowercase()
-            );
+            let title = format!("{}: {count} {}", d.date, JobOutcome::ALL[o].label().to_lowercase());
+            bar(&mut s, (x, y, width, bh), OUTCOME_COLOURS[o], Some(&title));
         }
         if let Some(rate) = d.success_rate {
-            points.push((x + bar / 2.0, top + plot_h - rate / 100.0 * plot_h, &d.date, rate));
+            points.push((x + width / 2.0, top + plot_h - rate / 100.0 * plot_h, &d.date, rate));
         }
         if i % every == 0 {
-            day_label(&mut s, x + bar / 2.0, top + plot_h + 14.0, &d.date);
+            day_label(&mut s, x + width / 2.0, top + plot_h + 14.0, &d.date);
         }
     }
     if points.len() > 1 {
@@ -309,24 +311,9 @@ pub fn rate_bars(id: &str, title: &str, what: &str, rows: &[RateRow]) -> String 
             None => (0.0, "no finished job".to_string()),
         };
         let bw = value / 100.0 * plot_w;
-        let _ = write!(
-            s,
-            r##"<rect x="{left}" y="{:.1}" width="{bw:.1}" height="{:.1}" fill="{}"><title>{}: {text}</title></rect>"##,
-            y + 3.0,
-            row_h - 6.0,
-            OUTCOME_COLOURS[0],
-            escape(&r.name)
-        );
+        bar(&mut s, (left, y + 3.0, bw, row_h - 6.0), OUTCOME_COLOURS[0], Some(&format!("{}: {text}", r.name)));
         if r.success_rate.is_some() && value < 100.0 {
-            let _ = write!(
-                s,
-                r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"##,
-                left + bw,
-                y + 3.0,
-                plot_w - bw,
-                row_h - 6.0,
-                OUTCOME_COLOURS[2]
-            );
+            bar(&mut s, (left + bw, y + 3.0, plot_w - bw, row_h - 6.0), OUTCOME_COLOURS[2], None);
         }
         let _ = write!(
             s,
@@ -365,21 +352,15 @@ pub fn bytes_per_day(days: &[DayRow]) -> String {
     value_grid(&mut s, (left, top, plot_w, plot_h), (max, step), |v| bytes(v as i64));
     let n = days.len().max(1) as f64;
     let slot = plot_w / n;
-    let bar = (slot * 0.75).max(1.0);
+    let width = (slot * 0.75).max(1.0);
     let every = day_label_every(days.len());
     for (i, d) in days.iter().enumerate() {
-        let x = left + i as f64 * slot + (slot - bar) / 2.0;
+        let x = left + i as f64 * slot + (slot - width) / 2.0;
         let bh = d.backup_bytes as f64 / max * plot_h;
-        let _ = write!(
-            s,
-            r##"<rect x="{x:.1}" y="{:.1}" width="{bar:.1}" height="{bh:.1}" fill="{}"><title>{}: {}</title></rect>"##,
-            top + plot_h - bh,
-            OUTCOME_COLOURS[0],
-            d.date,
-            bytes(d.backup_bytes)
-        );
+        let title = format!("{}: {}", d.date, bytes(d.backup_bytes));
+        bar(&mut s, (x, top + plot_h - bh, width, bh), OUTCOME_COLOURS[0], Some(&title));
         if i % every == 0 {
-            day_label(&mut s, x + bar / 2.0, top + plot_h + 14.0, &d.date);
+            day_label(&mut s, x + width / 2.0, top + plot_h + 14.0, &d.date);
         }
     }
     let _ = write!(
@@ -557,21 +538,8 @@ pub fn coverage(rows: &[CoverageRow]) -> String {
         );
         let selected = (r.resources - r.unselected) as f64 / max * plot_w;
         let unselected = r.unselected as f64 / max * plot_w;
-        let _ = write!(
-            s,
-            r##"<rect x="{left}" y="{:.1}" width="{selected:.1}" height="{:.1}" fill="{}"/>"##,
-            y + 3.0,
-            row_h - 6.0,
-            OUTCOME_COLOURS[0]
-        );
-        let _ = write!(
-            s,
-            r##"<rect x="{:.1}" y="{:.1}" width="{unselected:.1}" height="{:.1}" fill="{}"/>"##,
-            left + selected,
-            y + 3.0,
-            row_h - 6.0,
-            OUTCOME_COLOURS[2]
-        );
+        bar(&mut s, (left, y + 3.0, selected, row_h - 6.0), OUTCOME_COLOURS[0], None);
+        bar(&mut s, (left + selected, y + 3.0, unselected, row_h - 6.0), OUTCOME_COLOURS[2], None);
         let _ = write!(
             s,
             r##"<text x="{:.1}" y="{:.1}" class="label">{} of {} unselected</text>"##,
