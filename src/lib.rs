@@ -11,7 +11,7 @@
 //! - the stages: [`collect`] (AWS → snapshot), [`estate`] (snapshot → records), [`frames`]
 //!   (job records → DataFrames for the job reports), [`controls`] (evaluate), [`reports`]
 //!   (render), [`summary`] (the run's one-page HTML summary), [`sinks`] (deliver, streamed),
-//!   [`manifest`] (the run's evidence);
+//!   [`manifest`] (the run's evidence), [`parts`] (an organisation run's shards as Parquet);
 //! - beside them: [`generate`] (synthetic snapshots for demos and benchmarks);
 //! - below everything: [`arn`], [`layout`] (the snapshot's folder layout), [`window`], [`time`],
 //!   [`cleanup`] (what an interrupted run leaves behind) and [`problem`] (kinds of problem
@@ -30,6 +30,7 @@ pub mod controls;
 pub mod estate;
 pub mod frames;
 pub mod manifest;
+pub mod parts;
 pub mod reports;
 pub mod sinks;
 pub mod summary;

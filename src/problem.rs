@@ -27,6 +27,27 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 6] =
+        [Kind::Failed, Kind::DeliveryFailed, Kind::BadInput, Kind::InvalidPlan, Kind::NonCompliant, Kind::NotCollected];
+
+    /// The kind's name in files (a shard's `_DONE.json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Failed => "failed",
+            Kind::DeliveryFailed => "delivery_failed",
+            Kind::BadInput => "bad_input",
+            Kind::InvalidPlan => "invalid_plan",
+            Kind::NonCompliant => "non_compliant",
+            Kind::NotCollected => "not_collected",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The exit code of this kind alone; 0 for NON_COMPLIANT unless `fail_on_noncompliant`.
     fn code(self, fail_on_noncompliant: bool) -> u8 {
         match self {

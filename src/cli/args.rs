@@ -56,6 +56,66 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Write a synthetic estate snapshot (for demos, tests and benchmarks).
     Generate(GenerateArgs),
+    /// Plan an organisation run cut into shards: its accounts and regions, `now` and window,
+    /// to PARTS/_plan.json, and one Step Functions Map item per account and region.
+    Plan(PlanArgs),
+    /// Evaluate some accounts and regions and write their typed rows to PARTS as Parquet.
+    Shard(ShardArgs),
+    /// Render every report plan from the parts of all shards, exactly as `run` would.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The run's parts: a folder, or `s3://bucket/prefix`.
+    #[arg(value_parser = non_empty, long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub parts: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The run's parts: a folder, or `s3://bucket/prefix`.
+    #[arg(value_parser = non_empty, long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub parts: String,
+    /// Take the accounts and regions whose position in the sorted list is I modulo N
+    /// (default: --accounts and --regions, or every one).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The run's parts: a folder, or `s3://bucket/prefix`.
+    #[arg(value_parser = non_empty, long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub parts: String,
+    /// Where the reports go, in the report-plan key layout: a folder, or `s3://bucket/prefix`.
+    /// Default: each report plan's own ReportDeliveryChannel bucket and prefix in S3.
+    #[arg(value_parser = non_empty, long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub out: Option<String>,
+    /// Also run this report plan (`describe-report-plan` JSON); repeatable.
+    #[arg(long = "report-plan-file", value_name = "FILE")]
+    pub report_plan_files: Vec<PathBuf>,
+    /// Run only this report plan (repeatable; default: all).
+    #[arg(long = "report-plan", value_name = "NAME")]
+    pub report_plans: Vec<String>,
+    /// Split reports larger than this many bytes into `_1`, `_2`, … objects.
+    #[arg(long, value_name = "BYTES", default_value_t = backup_audit::DEFAULT_MAX_OBJECT_BYTES)]
+    pub max_object_bytes: usize,
+    /// Also list every object written, with its rows and bytes.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -463,6 +523,17 @@ fn non_empty_path(s: &str) -> Result<PathBuf, String> {
 
 fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() { Err("must not be empty".into()) } else { Ok(s.to_string()) }
+}
+
+/// `I/N` with `I < N`.
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not a shard; expected I/N with 0 <= I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
 }
 
 fn parse_time(s: &str) -> Result<Millis, String> {

@@ -7,7 +7,8 @@ pub mod args;
 use std::io::Write;
 
 use backup_audit::collect::{Progress, Quiet, TerminalProgress};
-use backup_audit::pipeline::{EvaluateFormat, Goal, Outcome};
+use backup_audit::parts::PartsStore;
+use backup_audit::pipeline::{EvaluateFormat, Goal, Outcome, ShardScopes};
 use backup_audit::problem::{DisplayChain, Kind};
 use backup_audit::sinks::{self, Delivery, LocalDir, Stdout};
 use backup_audit::time::Millis;
@@ -28,12 +29,15 @@ pub struct Job {
     pub verbose: bool,
     /// The tokio runtime that S3 uploads block on, kept alive as long as the delivery.
     pub _runtime: Option<tokio::runtime::Runtime>,
+    /// The runtime that the parts' S3 requests block on (`merge` from S3).
+    pub _parts_runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// Translates a command into a pipeline job; `Ok(None)` when the command is not a pipeline run
 /// (`controls`, `generate`) and has already done its work.
 pub fn job(command: Command) -> Result<Option<Job>, Failure> {
     let mut verbose = false;
+    let mut parts_rt = None;
     let (config, goal, (delivery, runtime), fail) = match command {
         Command::Run(a) => {
             verbose = a.verbose;
@@ -76,10 +80,44 @@ pub fn job(command: Command) -> Result<Option<Job>, Failure> {
             let config = Config { now: a.now, ..Config::new(Source::Aws(aws)) };
             (config, Goal::Snapshot, (Delivery::to(Stdout), None), false)
         }
+        Command::Plan(a) => {
+            let (parts, runtime) = parts_store(&a.parts, &a.s3, &a.source.aws)?;
+            (config(&a.source)?, Goal::Plan { parts }, (Delivery::to(Stdout), runtime), false)
+        }
+        Command::Shard(a) => {
+            let (parts, runtime) = parts_store(&a.parts, &a.s3, &a.source.aws)?;
+            let scopes = match a.shard {
+                Some((index, count)) => ShardScopes::Modulo { index, count },
+                None => ShardScopes::Listed {
+                    accounts: a.source.aws.accounts.clone(),
+                    regions: a.source.aws.regions.clone(),
+                },
+            };
+            (config(&a.source)?, Goal::Shard { parts, scopes }, (Delivery::to(Stdout), runtime), false)
+        }
+        Command::Merge(a) => {
+            verbose = a.verbose;
+            let (parts, parts_runtime) = parts_store(&a.parts, &a.s3, &a.aws)?;
+            let mut config = Config::new(Source::Snapshot(a.parts.clone().into()));
+            config.report_plan_files = a.report_plan_files;
+            config.report_plan_names = a.report_plans;
+            config.max_object_bytes = a.max_object_bytes.max(1);
+            let (delivery, runtime) = delivery(a.out.as_deref(), &a.s3, &a.aws)?;
+            parts_rt = parts_runtime;
+            (config, Goal::Merge { parts }, (delivery, runtime), false)
+        }
         Command::Controls(a) => return controls(a.action).map(|()| None),
         Command::Generate(a) => return generate(a).map(|()| None),
     };
-    Ok(Some(Job { config, goal, delivery, fail_on_noncompliant: fail, verbose, _runtime: runtime }))
+    Ok(Some(Job {
+        config,
+        goal,
+        delivery,
+        fail_on_noncompliant: fail,
+        verbose,
+        _runtime: runtime,
+        _parts_runtime: parts_rt,
+    }))
 }
 
 /// The run configuration of the source arguments.
@@ -106,6 +144,37 @@ fn config(s: &SourceArgs) -> Result<Config, Failure> {
     Ok(config)
 }
 
+/// The parts of `--parts` (a folder or `s3://bucket/prefix`), and the runtime S3 blocks on.
+fn parts_store(
+    parts: &str,
+    s3: &S3Args,
+    aws: &AwsArgs,
+) -> Result<(PartsStore, Option<tokio::runtime::Runtime>), Failure> {
+    match sinks::s3::parse_url(parts) {
+        None => Ok((PartsStore::local(parts), None)),
+        Some(Err(message)) => Err((2, format!("--parts {message}"))),
+        Some(Ok((bucket, prefix))) => {
+            let (sinks, runtime) = s3_sinks(s3, aws)?;
+            Ok((PartsStore::s3(sinks.bucket(&bucket, &prefix)), Some(runtime)))
+        }
+    }
+}
+
+/// An S3 client for the S3 arguments, and the runtime it blocks on.
+fn s3_sinks(s3: &S3Args, aws: &AwsArgs) -> Result<(sinks::S3Sinks, tokio::runtime::Runtime), Failure> {
+    let options = s3.options().map_err(|m| (2, m))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| (1, format!("cannot start the async runtime: {e}")))?;
+    let client = runtime.block_on(sinks::s3::client(&s3.aws(aws)));
+    if client.config().region().is_none() {
+        return Err((2, "delivering to S3 needs a region: set AWS_REGION, a profile region, or --s3-region".into()));
+    }
+    Ok((sinks::S3Sinks::new(client, runtime.handle().clone(), options), runtime))
+}
+
 /// The delivery of `--out`, and the tokio runtime that S3 uploads block on.
 fn delivery(
     out: Option<&str>,
@@ -118,17 +187,7 @@ fn delivery(
         Some((_, Some(Ok(target)))) => Some(target),
         None => None,
     };
-    let options = s3.options().map_err(|m| (2, m))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| (1, format!("cannot start the async runtime: {e}")))?;
-    let client = runtime.block_on(sinks::s3::client(&s3.aws(aws)));
-    if client.config().region().is_none() {
-        return Err((2, "delivering to S3 needs a region: set AWS_REGION, a profile region, or --s3-region".into()));
-    }
-    let sinks = sinks::S3Sinks::new(client, runtime.handle().clone(), options);
+    let (sinks, runtime) = s3_sinks(s3, aws)?;
     let delivery = match s3_target {
         Some((bucket, prefix)) => Delivery::to(sinks.bucket(&bucket, &prefix)),
         None => Delivery::to_plan_buckets(sinks),
@@ -152,7 +211,12 @@ pub fn progress() -> std::sync::Arc<dyn Progress> {
 pub fn print(goal: &Goal, outcome: &Outcome, verbose: bool) {
     let mut out = std::io::stdout().lock();
     match goal {
-        Goal::Reports | Goal::Report { .. } => {
+        Goal::Plan { .. } | Goal::Shard { .. } => {
+            for p in &outcome.parts {
+                let _ = writeln!(out, "wrote {p}");
+            }
+        }
+        Goal::Reports | Goal::Report { .. } | Goal::Merge { .. } => {
             let list = verbose || matches!(goal, Goal::Report { .. });
             for d in outcome.delivered.iter().filter(|d| d.location != "-" && list) {
                 let _ = writeln!(out, "{:>7} rows {:>10} bytes  {}", d.rows, d.bytes, d.location);
@@ -190,7 +254,7 @@ pub fn print(goal: &Goal, outcome: &Outcome, verbose: bool) {
         eprintln!("{label}: {}", DisplayChain(p));
     }
     let partial = outcome.problems.iter().filter(|p| p.kind() == Kind::NotCollected).count();
-    if partial > 0 && matches!(goal, Goal::Reports) {
+    if partial > 0 && matches!(goal, Goal::Reports | Goal::Merge { .. }) {
         eprintln!(
             "warning: partial data: {partial} part(s) of the estate were not collected; controls report INSUFFICIENT_DATA for them and the manifest lists them"
         );

@@ -37,7 +37,7 @@ pub fn frameworks_to_run(
     let wanted = |name: &str| names.is_empty() || names.iter().any(|n| n == name);
     let mut runs = Vec::new();
     let mut errors = Vec::new();
-    for f in estate.frameworks.iter().filter(|f| wanted(&f.name)) {
+    for f in estate.frameworks.iter().filter(|f| wanted(&f.name) && !estate.scopes[f.scope].reference) {
         match &f.detail {
             Some(detail) => runs.push(FrameworkRun { framework: detail.clone(), scopes: vec![f.scope] }),
             None => errors.push(EvalError::FrameworkNotCollected {
@@ -51,7 +51,8 @@ pub fn frameworks_to_run(
         let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: path.clone(), source })?;
         let framework: crate::estate::model::Framework = crate::estate::snapshot::parse_json(path, &bytes)?;
         if wanted(&framework.framework_name) {
-            runs.push(FrameworkRun { framework, scopes: (0..estate.scopes.len()).collect() });
+            let scopes = (0..estate.scopes.len()).filter(|&s| !estate.scopes[s].reference).collect();
+            runs.push(FrameworkRun { framework, scopes });
         }
     }
     Ok((runs, errors))

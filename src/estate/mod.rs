@@ -33,6 +33,9 @@ pub struct ScopeId {
 pub struct Scope {
     pub id: ScopeId,
     pub collected: BTreeSet<Dataset>,
+    /// Read only for facts that cross scopes (a shard's view of the other scopes, see
+    /// [`snapshot::REFERENCE_DATASETS`]): never evaluated, never reported.
+    pub reference: bool,
 }
 
 /// A backup vault with its access policy, if one was collected.
@@ -108,6 +111,8 @@ pub struct Estate {
     /// of that account and region needed them). Not collected either, but the run is partial
     /// only if a control that needs one is evaluated there.
     pub skipped: Vec<NotCollected>,
+    /// Accounts that own jobs, when the jobs themselves are not held (a merge of shard parts).
+    pub job_account_ids: BTreeSet<String>,
 }
 
 /// A command of the layout that was not collected for one account and region.
@@ -167,7 +172,7 @@ impl Estate {
         let backup = self.backup_jobs.iter().map(|j| j.account_id.as_str());
         let copy = self.copy_jobs.iter().map(|j| j.account_id.as_str());
         let restore = self.restore_jobs.iter().map(|j| j.account_id.as_str());
-        backup.chain(copy).chain(restore).collect()
+        backup.chain(copy).chain(restore).chain(self.job_account_ids.iter().map(String::as_str)).collect()
     }
 
     /// Distinct regions, sorted.

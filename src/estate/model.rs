@@ -687,7 +687,7 @@ pub struct ControlScope {
 
 /// One `ReportPlans[]` member of `list-report-plans` and the body of
 /// `describe-report-plan` (`{"ReportPlan": …}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ReportPlan {
     pub report_plan_name: String,
@@ -698,7 +698,7 @@ pub struct ReportPlan {
 }
 
 /// `ReportSetting` of a report plan.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ReportSetting {
     pub report_template: String,
@@ -713,7 +713,7 @@ pub struct ReportSetting {
 }
 
 /// `ReportDeliveryChannel` of a report plan.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ReportDeliveryChannel {
     pub s3_bucket_name: String,

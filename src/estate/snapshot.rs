@@ -34,7 +34,27 @@ pub struct ReadOptions {
     pub account: Option<String>,
     /// For the flat layout: the region the files belong to (else read from ARNs).
     pub region: Option<String>,
+    /// Read only these accounts and regions in full (a shard's scopes); `None` reads all.
+    pub only: Option<BTreeSet<ScopeId>>,
+    /// With `only`: read the other scopes too, as references ([`Scope::reference`]): only
+    /// what a control or a job report of another scope may look up across accounts and
+    /// regions (vaults, recovery points, protected resources, organisation parents).
+    pub references: bool,
 }
+
+/// The datasets a reference scope is read for: the facts that cross accounts and regions.
+/// A copy of a resource's backup lives in another account or region, and counts for the
+/// resource's newest (and air-gapped) recovery point; a copy job's report row takes its
+/// destination vault and recovery point from there; organisation paths come from the
+/// management account's folder.
+pub const REFERENCE_DATASETS: [Dataset; 6] = [
+    Dataset::Vaults,
+    Dataset::VaultDetails,
+    Dataset::RecoveryPoints,
+    Dataset::ProtectedResources,
+    Dataset::ProtectedResourceDetails,
+    Dataset::Parents,
+];
 
 /// What one file holds, by command.
 #[derive(Debug, Clone)]
@@ -129,12 +149,27 @@ const PARSE_BATCH: usize = 64;
 /// Reads the estate snapshot at `dir`.
 pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Estate, ReadError> {
     let started = std::time::Instant::now();
-    let scopes = discover_scopes(dir, opts)?;
+    let mut scopes = discover_scopes(dir, opts)?;
+    if let Some(only) = &opts.only {
+        if let Some(missing) = only.iter().find(|id| !scopes.iter().any(|(s, _)| s == *id)) {
+            return Err(layout_err(
+                dir,
+                format!(
+                    "has no folder `{}/{}/` for account {} region {}",
+                    missing.account, missing.region, missing.account, missing.region
+                ),
+            ));
+        }
+        if !opts.references {
+            scopes.retain(|(id, _)| only.contains(id));
+        }
+    }
     let mut tasks = Vec::new();
     let mut out_scopes = Vec::with_capacity(scopes.len());
     for (i, (id, path)) in scopes.iter().enumerate() {
-        let collected = plan_scope(i, path, opts, &mut tasks)?;
-        out_scopes.push(Scope { id: id.clone(), collected });
+        let reference = opts.only.as_ref().is_some_and(|only| !only.contains(id));
+        let collected = plan_scope(i, path, opts, reference, &mut tasks)?;
+        out_scopes.push(Scope { id: id.clone(), collected, reference });
     }
     let empty = check_inside(dir, &tasks)?;
     let marker = marker(dir)?;
@@ -272,6 +307,10 @@ fn not_collected(
             .find(|k| k.account == scope.id.account && k.region == scope.id.region && k.command == d.command())
     };
     for (i, scope) in scopes.iter().enumerate() {
+        // A reference scope is read in part on purpose; its own shard reports what it lacks.
+        if scope.reference {
+            continue;
+        }
         let org_jobs = marker.is_some_and(|m| {
             m.organization_job_lists.iter().any(|a| {
                 *a != scope.id.account && scopes.iter().any(|s| s.id.account == *a && s.id.region == scope.id.region)
@@ -347,6 +386,11 @@ fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, ReadError>
     }
     out.sort();
     Ok(out)
+}
+
+/// The accounts and regions of a snapshot folder, sorted, without reading their files.
+pub fn scopes(dir: &Path) -> Result<Vec<ScopeId>, ReadError> {
+    Ok(discover_scopes(dir, &ReadOptions::default())?.into_iter().map(|(id, _)| id).collect())
 }
 
 fn discover_scopes(dir: &Path, opts: &ReadOptions) -> Result<Vec<(ScopeId, PathBuf)>, ReadError> {
@@ -486,11 +530,15 @@ fn plan_scope(
     scope: usize,
     base: &Path,
     opts: &ReadOptions,
+    reference: bool,
     tasks: &mut Vec<Task>,
 ) -> Result<BTreeSet<Dataset>, ReadError> {
     let mut collected = BTreeSet::new();
     let mut add =
         |dataset: Dataset, files: Option<Vec<PathBuf>>, kind: &dyn Fn(&Path) -> Kind, tasks: &mut Vec<Task>| {
+            if reference && !REFERENCE_DATASETS.contains(&dataset) {
+                return;
+            }
             if let Some(files) = files {
                 collected.insert(dataset);
                 for path in files {
@@ -498,7 +546,7 @@ fn plan_scope(
                 }
             }
         };
-    if opts.jobs.is_some() {
+    if opts.jobs.is_some() && !reference {
         add(Dataset::BackupJobs, list_files(base, "list-backup-jobs")?, &|_| Kind::BackupJobs, tasks);
         add(Dataset::CopyJobs, list_files(base, "list-copy-jobs")?, &|_| Kind::CopyJobs, tasks);
         add(Dataset::RestoreJobs, list_files(base, "list-restore-jobs")?, &|_| Kind::RestoreJobs, tasks);

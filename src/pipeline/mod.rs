@@ -23,9 +23,16 @@
 //!
 //! Every command and the Lambda build a [`Config`], pick a [`Goal`] and call [`Pipeline::run`].
 //! A goal only decides where the run stops and what it renders; the order is [`Pipeline::run`]'s.
+//!
+//! An organisation run cut into shards ([`crate::parts`]) splits the same order in two:
+//! `shard` runs source → estate → frames → evaluate for some accounts and regions and writes
+//! their typed rows as parts (`pipeline/shard.rs`); `merge` reads every shard's parts and runs
+//! render → deliver → manifest over them (`pipeline/merge.rs`), with the writers of `run`.
 
 mod deliver;
+mod merge;
 mod outcome;
+mod shard;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +41,7 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 pub use outcome::{Delivered, Outcome, PlanOutcome, PlanStatus, Problem, SourceInfo, Timings};
+pub use shard::ShardScopes;
 
 use crate::cleanup::TemporarySnapshot;
 use crate::collect::{self, Collected, Progress};
@@ -41,6 +49,7 @@ use crate::config::{Config, Source};
 use crate::controls::{self, Evaluator};
 use crate::estate::{self, ReadOptions};
 use crate::frames;
+use crate::parts::PartsStore;
 use crate::problem::Kind;
 use crate::reports::{self, Format, PlanError, PlannedReport, Template, TemplateKind};
 use crate::sinks::{Delivery, Sink};
@@ -62,6 +71,14 @@ pub enum Goal {
     Summary { key: String },
     /// The live collection only; the snapshot is kept (`backup-audit snapshot`).
     Snapshot,
+    /// An organisation run's plan: its scopes, `now` and window, and the Map items, to the
+    /// parts (`backup-audit plan`).
+    Plan { parts: PartsStore },
+    /// Some scopes' typed rows, evaluated, to the parts as Parquet (`backup-audit shard`).
+    Shard { parts: PartsStore, scopes: ShardScopes },
+    /// Every report plan, rendered from the parts of all scopes, then the manifest
+    /// (`backup-audit merge`).
+    Merge { parts: PartsStore },
 }
 
 /// What `evaluate` renders.
@@ -110,6 +127,13 @@ impl<'c> Pipeline<'c> {
     /// running are in [`Outcome::problems`].
     pub fn run(&self, goal: &Goal, delivery: &Delivery) -> Result<Outcome, Problem> {
         let cfg = self.config;
+        // The organisation run's steps have their own order (`shard.rs`, `merge.rs`).
+        match goal {
+            Goal::Plan { parts } => return self.plan(parts),
+            Goal::Shard { parts, scopes } => return self.shard(parts, scopes),
+            Goal::Merge { parts } => return self.merge(parts, delivery),
+            _ => {}
+        }
         let mut timings = Timings::default();
         // An ad-hoc report's template, loaded once and first: an unknown name stops the run
         // before anything is collected or read.
@@ -148,6 +172,7 @@ impl<'c> Pipeline<'c> {
                     .then(|| estate::JobFilter::of(&window, matches!(goal, Goal::Reports | Goal::Summary { .. }))),
                 account: cfg.account.clone(),
                 region: cfg.region.clone(),
+                ..ReadOptions::default()
             },
         )?;
         timings.load = t.elapsed();
@@ -322,45 +347,7 @@ impl<'c> Pipeline<'c> {
                 // The writers run beside rendering; `write` is what was left after the last row.
                 timings.write = t.elapsed().saturating_sub((timings.evaluate - before.0) + (timings.render - before.1));
                 // Objects, by plan (or the ad-hoc report).
-                for (n, file) in files.into_iter().enumerate() {
-                    let parts = file.parts.len();
-                    let mut delivered = Vec::new();
-                    let mut errors = Vec::new();
-                    for part in file.parts {
-                        match part {
-                            Ok(w) => delivered.push(Delivered {
-                                plan: file.info.plan.clone(),
-                                template: file.info.template.clone(),
-                                format: file.info.format,
-                                key: w.key,
-                                location: w.location,
-                                part: w.part,
-                                parts,
-                                rows: w.rows,
-                                bytes: w.bytes,
-                                sha256: w.sha256,
-                            }),
-                            Err(e) => errors.push(e),
-                        }
-                    }
-                    match owners.get(n) {
-                        Some(&i) => {
-                            let plan = &mut plan_outcomes[i];
-                            plan.objects += delivered.len();
-                            if !errors.is_empty() {
-                                plan.status = PlanStatus::Failed;
-                                plan.errors.extend(errors.iter().map(|e| crate::problem::DisplayChain(e).to_string()));
-                                outcome.problems.extend(errors.into_iter().map(Problem::Deliver));
-                            }
-                        }
-                        None => {
-                            if let Some(e) = errors.into_iter().next() {
-                                return Err(Problem::Deliver(e));
-                            }
-                        }
-                    }
-                    outcome.delivered.extend(delivered);
-                }
+                record_files(files, &owners, &mut plan_outcomes, &mut outcome)?;
                 for (plan, p) in plan_outcomes.iter_mut().zip(&planned) {
                     let missing = missing_inputs(p, &estate.not_collected);
                     if !missing.is_empty() && plan.status == PlanStatus::Delivered {
@@ -373,7 +360,9 @@ impl<'c> Pipeline<'c> {
                 outcome.delivered.sort_by(|a, b| a.location.cmp(&b.location));
                 evaluation
             }
-            Goal::Snapshot => unreachable!("the snapshot goal returned after the source stage"),
+            Goal::Snapshot | Goal::Plan { .. } | Goal::Shard { .. } | Goal::Merge { .. } => {
+                unreachable!("these goals returned before the estate stage")
+            }
         };
 
         let mut evaluation = evaluation;
@@ -442,18 +431,9 @@ impl<'c> Pipeline<'c> {
 
         // 8. manifest (for `run`), last, to every root, so its presence means the run finished.
         if let Goal::Reports = goal {
-            let t = Instant::now();
             outcome.timings = timings;
-            let manifest = outcome.manifest().to_json();
-            let key = crate::manifest::key(window.period());
-            let body = reports::encode::Body { slices: vec![&manifest], rows: 0 };
-            for sink in roots(delivery, &planned) {
-                match sink.put(&key, &body, crate::sinks::content_type("json")) {
-                    Ok(()) => outcome.manifests.push(sink.location(&key)),
-                    Err(e) => outcome.problems.push(Problem::Deliver(e)),
-                }
-            }
-            timings.write += t.elapsed();
+            write_manifest(&mut outcome, delivery, &planned, window);
+            timings = outcome.timings;
         }
         outcome.timings = timings;
         Ok(outcome)
@@ -522,6 +502,77 @@ impl<'c> Pipeline<'c> {
         );
         Ok(collected)
     }
+}
+
+/// Records the objects of `files` (streamed in plan order, `owners[n]` the plan of file `n`)
+/// in the outcome and in their plans' outcomes. A file without a plan (an ad-hoc report)
+/// that failed stops the run.
+fn record_files(
+    files: Vec<crate::sinks::stream::FileWritten>,
+    owners: &[usize],
+    plan_outcomes: &mut [PlanOutcome],
+    outcome: &mut Outcome,
+) -> Result<(), Problem> {
+    for (n, file) in files.into_iter().enumerate() {
+        let parts = file.parts.len();
+        let mut delivered = Vec::new();
+        let mut errors = Vec::new();
+        for part in file.parts {
+            match part {
+                Ok(w) => delivered.push(Delivered {
+                    plan: file.info.plan.clone(),
+                    template: file.info.template.clone(),
+                    format: file.info.format,
+                    key: w.key,
+                    location: w.location,
+                    part: w.part,
+                    parts,
+                    rows: w.rows,
+                    bytes: w.bytes,
+                    sha256: w.sha256,
+                }),
+                Err(e) => errors.push(e),
+            }
+        }
+        match owners.get(n) {
+            Some(&i) => {
+                let plan = &mut plan_outcomes[i];
+                plan.objects += delivered.len();
+                if !errors.is_empty() {
+                    plan.status = PlanStatus::Failed;
+                    plan.errors.extend(errors.iter().map(|e| crate::problem::DisplayChain(e).to_string()));
+                    outcome.problems.extend(errors.into_iter().map(Problem::Deliver));
+                }
+            }
+            None => {
+                if let Some(e) = errors.into_iter().next() {
+                    return Err(Problem::Deliver(e));
+                }
+            }
+        }
+        outcome.delivered.extend(delivered);
+    }
+    Ok(())
+}
+
+/// Stage 8: the run manifest, last, to every root the run wrote to.
+fn write_manifest(
+    outcome: &mut Outcome,
+    delivery: &Delivery,
+    planned: &[PlannedReport],
+    window: crate::window::Window,
+) {
+    let t = Instant::now();
+    let manifest = outcome.manifest().to_json();
+    let key = crate::manifest::key(window.period());
+    let body = reports::encode::Body { slices: vec![&manifest], rows: 0 };
+    for sink in roots(delivery, planned) {
+        match sink.put(&key, &body, crate::sinks::content_type("json")) {
+            Ok(()) => outcome.manifests.push(sink.location(&key)),
+            Err(e) => outcome.problems.push(Problem::Deliver(e)),
+        }
+    }
+    outcome.timings.write += t.elapsed();
 }
 
 /// Every root a run writes to: the fixed destination, then each plan's, once each.

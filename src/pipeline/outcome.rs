@@ -54,6 +54,12 @@ pub enum Problem {
     /// A setting or argument is wrong.
     #[error("{0}")]
     BadInput(String),
+    /// The parts of an organisation run cannot be read or written, or a shard is missing.
+    #[error(transparent)]
+    Parts(#[from] crate::parts::PartsError),
+    /// A problem a shard met and recorded in its `_DONE.json`, reported again by `merge`.
+    #[error("{message}")]
+    Shard { kind: Kind, message: String },
     /// The tool could not set itself up (a runtime, a temporary folder).
     #[error("{0}")]
     Setup(String),
@@ -78,6 +84,8 @@ impl Problem {
             Problem::Deliver(e) => e.kind(),
             Problem::NotCollected(_) | Problem::CollectionFailure(_) => Kind::NotCollected,
             Problem::BadInput(_) => Kind::BadInput,
+            Problem::Parts(e) => e.kind(),
+            Problem::Shard { kind, .. } => *kind,
             Problem::Setup(_) => Kind::Failed,
         }
     }
@@ -217,6 +225,8 @@ pub struct Outcome {
     pub summary: Option<crate::summary::Summary>,
     /// Where the summary page was written (one per root, like the manifest).
     pub summaries: Vec<String>,
+    /// What `plan` and `shard` wrote to the parts: the plan files, each scope's `_DONE.json`.
+    pub parts: Vec<String>,
 }
 
 impl Outcome {
@@ -235,6 +245,7 @@ impl Outcome {
             inputs: Inputs::default(),
             manifests: Vec::new(),
             summary: None,
+            parts: Vec::new(),
             summaries: Vec::new(),
         }
     }

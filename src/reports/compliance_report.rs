@@ -163,20 +163,104 @@ pub struct ControlRows<'a> {
     pub results: &'a [&'a ControlResult],
 }
 
+/// A field of a control row.
+pub fn control_cell<'a>(estate: &'a Estate, now: Millis, r: &'a ControlResult, field: Field) -> Cell<'a> {
+    match field {
+        Field::Status => Cell::Str(r.status.as_str()),
+        Field::NumCompliant => Cell::Int(r.compliant() as i64),
+        Field::NumNonCompliant => Cell::Int(r.non_compliant() as i64),
+        Field::Note => r.note.as_deref().map_or(Cell::Null, Cell::Str),
+        f => unit_cell(estate, &r.unit, now, f),
+    }
+}
+
+/// A field of a resource row: one verdict of `unit`.
+pub fn resource_cell<'a>(estate: &'a Estate, now: Millis, unit: &'a Unit, v: &'a Verdict, field: Field) -> Cell<'a> {
+    match field {
+        Field::ResourceId => Cell::Str(&v.resource_id),
+        Field::ResourceType => Cell::Str(v.resource_type),
+        Field::Status => Cell::Str(v.status.as_str()),
+        Field::Reason => Cell::Str(&v.reason),
+        f => unit_cell(estate, unit, now, f),
+    }
+}
+
 impl Rows for ControlRows<'_> {
     fn len(&self) -> usize {
         self.results.len()
     }
 
     fn cell(&self, column: usize, row: usize) -> Cell<'_> {
-        let r = self.results[row];
         match &self.fields.columns[column] {
             Column::Const(s) => Cell::Str(s),
-            Column::Field(Field::Status) => Cell::Str(r.status.as_str()),
-            Column::Field(Field::NumCompliant) => Cell::Int(r.compliant() as i64),
-            Column::Field(Field::NumNonCompliant) => Cell::Int(r.non_compliant() as i64),
-            Column::Field(Field::Note) => r.note.as_deref().map_or(Cell::Null, Cell::Str),
-            Column::Field(f) => unit_cell(self.estate, &r.unit, self.now, *f),
+            Column::Field(f) => control_cell(self.estate, self.now, self.results[row], *f),
+        }
+    }
+}
+
+/// Compliance rows read back from a shard's part ([`crate::parts`]): one column per field,
+/// by the field's name; the evaluation time is the run's `now`.
+pub struct PartRows<'a> {
+    fields: &'a Fields,
+    columns: Vec<PartColumn>,
+    now: Millis,
+    len: usize,
+}
+
+/// A field's values in a part.
+enum PartColumn {
+    Str(polars::prelude::StringChunked),
+    Int(polars::prelude::Int64Chunked),
+    /// The evaluation time, or a field the part does not hold.
+    Now,
+}
+
+impl<'a> PartRows<'a> {
+    /// The rows of `df` (a `resource_verdicts` or `control_results` part) printed by `fields`.
+    pub fn new(
+        df: &polars::prelude::DataFrame,
+        fields: &'a Fields,
+        table: &[(&str, Field, FieldKind)],
+        now: Millis,
+    ) -> polars::prelude::PolarsResult<PartRows<'a>> {
+        use polars::prelude::DataType;
+        let mut columns = Vec::with_capacity(table.len());
+        for &(name, field, kind) in table {
+            columns.push(match (field, kind) {
+                (Field::EvaluationTime, _) => PartColumn::Now,
+                (_, FieldKind::Str) => PartColumn::Str(df.column(name)?.str()?.rechunk().into_owned()),
+                _ => PartColumn::Int(df.column(name)?.cast(&DataType::Int64)?.i64()?.rechunk().into_owned()),
+            });
+        }
+        let columns = fields
+            .columns
+            .iter()
+            .map(|c| match c {
+                Column::Field(f) => table.iter().position(|(_, g, _)| g == f).unwrap_or(usize::MAX),
+                Column::Const(_) => usize::MAX,
+            })
+            .map(|i| match columns.get(i) {
+                Some(PartColumn::Str(c)) => PartColumn::Str(c.clone()),
+                Some(PartColumn::Int(c)) => PartColumn::Int(c.clone()),
+                _ => PartColumn::Now,
+            })
+            .collect();
+        Ok(PartRows { fields, columns, now, len: df.height() })
+    }
+}
+
+impl Rows for PartRows<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn cell(&self, column: usize, row: usize) -> Cell<'_> {
+        match (&self.fields.columns[column], &self.columns[column]) {
+            (Column::Const(s), _) => Cell::Str(s),
+            (_, PartColumn::Str(c)) => c.get(row).map_or(Cell::Null, Cell::Str),
+            (_, PartColumn::Int(c)) => c.get(row).map_or(Cell::Null, Cell::Int),
+            (Column::Field(Field::EvaluationTime), PartColumn::Now) => Cell::Int(self.now),
+            (Column::Field(_), PartColumn::Now) => Cell::Null,
         }
     }
 }
@@ -196,14 +280,9 @@ impl Rows for ResourceRows<'_> {
     }
 
     fn cell(&self, column: usize, row: usize) -> Cell<'_> {
-        let v = &self.verdicts[row];
         match &self.fields.columns[column] {
             Column::Const(s) => Cell::Str(s),
-            Column::Field(Field::ResourceId) => Cell::Str(&v.resource_id),
-            Column::Field(Field::ResourceType) => Cell::Str(v.resource_type),
-            Column::Field(Field::Status) => Cell::Str(v.status.as_str()),
-            Column::Field(Field::Reason) => Cell::Str(&v.reason),
-            Column::Field(f) => unit_cell(self.estate, self.unit, self.now, *f),
+            Column::Field(f) => resource_cell(self.estate, self.now, self.unit, &self.verdicts[row], *f),
         }
     }
 }

@@ -378,6 +378,71 @@ fn kms_key(o: &S3Options) -> Option<String> {
     }
 }
 
+/// Reading back what was written (the shard parts that `merge` reads).
+impl S3Bucket {
+    /// The object at `key`, or `None` when there is none.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        self.runtime.block_on(async {
+            let got = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(self.object_key(key))
+                .set_expected_bucket_owner(self.options.expected_bucket_owner.clone())
+                .send()
+                .await;
+            match got {
+                Ok(o) => o.body.collect().await.map(|b| Some(b.to_vec())).map_err(|e| SinkError::S3 {
+                    location: self.location(key),
+                    message: format!("GetObject: reading the body: {e}"),
+                }),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+                Err(e) => Err(self.error(key, "GetObject", e)),
+            }
+        })
+    }
+
+    /// Every key below `prefix` (relative to the bucket's prefix), sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        self.runtime.block_on(async {
+            let full = self.object_key(prefix);
+            let strip = if self.prefix.is_empty() { 0 } else { self.prefix.len() + 1 };
+            let mut keys = Vec::new();
+            let mut pages = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&full)
+                .set_expected_bucket_owner(self.options.expected_bucket_owner.clone())
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| self.error(prefix, "ListObjectsV2", e))?;
+                keys.extend(
+                    page.contents().iter().filter_map(|o| o.key()).map(|k| k[strip.min(k.len())..].to_string()),
+                );
+            }
+            keys.sort();
+            Ok(keys)
+        })
+    }
+
+    /// Deletes the object at `key` (no error when there is none).
+    pub fn delete(&self, key: &str) -> Result<(), SinkError> {
+        self.runtime.block_on(async {
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(self.object_key(key))
+                .set_expected_bucket_owner(self.options.expected_bucket_owner.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| self.error(key, "DeleteObject", e))
+        })
+    }
+}
+
 impl Sink for S3Bucket {
     fn put(&self, key: &str, body: &Body<'_>, content_type: &str) -> Result<(), SinkError> {
         if body.len() > self.options.multipart_threshold {

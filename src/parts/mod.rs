@@ -1,0 +1,225 @@
+//! Parts: an organisation run cut into shards, as typed rows in Parquet.
+//!
+//! `backup-audit plan` fixes the run (its `now`, window and every expected account and region)
+//! in `_plan.json`; each `backup-audit shard` evaluates some accounts and regions and writes
+//! their rows, not rendered reports, one Parquet file per table and scope:
+//!
+//! ```text
+//! PARTS/_plan.json
+//! PARTS/<table>/account=<id>/region=<region>/part-0.parquet
+//! PARTS/_done/account=<id>/region=<region>/_DONE.json      (written last)
+//! ```
+//!
+//! `backup-audit merge` checks every expected `_DONE.json` (and every file's SHA-256 in it), then
+//! renders the report plans from the parts with the same writers as `run`
+//! (`pipeline/merge.rs`). Job tables are partitioned by the job's own account and region
+//! (organisation-wide job lists hold many accounts); the compliance tables, report plans and
+//! frameworks by the scope that was evaluated.
+
+pub mod store;
+
+use std::io::Cursor;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use store::PartsStore;
+
+use crate::estate::ScopeId;
+use crate::sinks::SinkError;
+use crate::time::Millis;
+
+/// The version of the tables' columns and of `_DONE.json`. A merge refuses parts of another
+/// version instead of misreading them.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The run plan's key.
+pub const PLAN_KEY: &str = "_plan.json";
+
+/// The Map items' key: one `{"accounts": …, "regions": …, "now": …}` per scope.
+pub const ITEMS_KEY: &str = "_items.json";
+
+/// The tables of a shard, in the order they are written.
+pub const TABLES: [Table; 7] = [
+    Table::BackupJobs,
+    Table::CopyJobs,
+    Table::RestoreJobs,
+    Table::ResourceVerdicts,
+    Table::ControlResults,
+    Table::ReportPlans,
+    Table::Frameworks,
+];
+
+/// One table of the parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Table {
+    BackupJobs,
+    CopyJobs,
+    RestoreJobs,
+    ResourceVerdicts,
+    ControlResults,
+    ReportPlans,
+    Frameworks,
+}
+
+impl Table {
+    /// The table's folder name; the job tables are named after their report frames.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::BackupJobs => "backup_jobs",
+            Table::CopyJobs => "copy_jobs",
+            Table::RestoreJobs => "restore_jobs",
+            Table::ResourceVerdicts => "resource_verdicts",
+            Table::ControlResults => "control_results",
+            Table::ReportPlans => "report_plans",
+            Table::Frameworks => "frameworks",
+        }
+    }
+
+    /// The table whose folder is `name`.
+    pub fn from_name(name: &str) -> Option<Table> {
+        TABLES.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// `<table>/account=<id>/region=<region>/part-0.parquet`.
+pub fn table_key(table: Table, scope: &ScopeId) -> String {
+    format!("{}/account={}/region={}/part-0.parquet", table.name(), scope.account, scope.region)
+}
+
+/// `_done/account=<id>/region=<region>/_DONE.json`.
+pub fn done_key(scope: &ScopeId) -> String {
+    format!("_done/account={}/region={}/_DONE.json", scope.account, scope.region)
+}
+
+/// Errors of reading and writing parts.
+#[derive(Debug, thiserror::Error)]
+pub enum PartsError {
+    #[error(transparent)]
+    Store(#[from] SinkError),
+    /// An expected scope has no `_DONE.json`: its shard did not run or did not finish.
+    #[error(
+        "{location}: no `_DONE.json` for account {account} region {region}: its shard did not finish (run `backup-audit shard --accounts {account} --regions {region}` again)"
+    )]
+    Missing { location: String, account: String, region: String },
+    /// A part differs from what its `_DONE.json` says (a shard rewritten while it was read, or
+    /// a file changed by hand).
+    #[error("{location}: {message}")]
+    Mismatch { location: String, message: String },
+    /// A part or plan file cannot be read.
+    #[error("{location}: {message}")]
+    Bad { location: String, message: String },
+    #[error("{location}: Parquet")]
+    Parquet {
+        location: String,
+        #[source]
+        source: PolarsError,
+    },
+}
+
+impl PartsError {
+    /// A missing or unfinished shard is missing data (exit 4); the rest is bad input.
+    pub fn kind(&self) -> crate::problem::Kind {
+        match self {
+            PartsError::Missing { .. } | PartsError::Mismatch { .. } => crate::problem::Kind::NotCollected,
+            PartsError::Store(e) => e.kind(),
+            PartsError::Bad { .. } | PartsError::Parquet { .. } => crate::problem::Kind::BadInput,
+        }
+    }
+}
+
+/// One account and region, as `_plan.json` and the Map items spell it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ScopeEntry {
+    pub account: String,
+    pub region: String,
+}
+
+impl From<&ScopeEntry> for ScopeId {
+    fn from(s: &ScopeEntry) -> ScopeId {
+        ScopeId { account: s.account.clone(), region: s.region.clone() }
+    }
+}
+
+/// `_plan.json`: what one organisation run is, fixed before any shard runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunPlan {
+    pub schema: u32,
+    /// The run's `now` (RFC 3339) and in milliseconds.
+    pub now: String,
+    pub now_ms: Millis,
+    /// The report window `[start, end)` in milliseconds.
+    pub window: (Millis, Millis),
+    /// Every expected account and region, sorted.
+    pub scopes: Vec<ScopeEntry>,
+}
+
+/// A Map item: one shard of the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Item {
+    pub accounts: String,
+    pub regions: String,
+    pub now: String,
+}
+
+/// One file a shard wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoneFile {
+    pub table: String,
+    pub key: String,
+    pub rows: usize,
+    pub bytes: usize,
+    pub sha256: String,
+}
+
+/// `_DONE.json`: a scope's shard finished; written after every file it lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Done {
+    pub schema: u32,
+    pub account: String,
+    pub region: String,
+    pub now_ms: Millis,
+    pub window: (Millis, Millis),
+    pub files: Vec<DoneFile>,
+    /// The commands this scope lacks: (command, why).
+    pub not_collected: Vec<(String, String)>,
+    /// Other problems the shard met, recorded with its first scope: (kind, message), the kind
+    /// as [`crate::problem::Kind::name`] spells it.
+    pub problems: Vec<(String, String)>,
+    pub warnings: Vec<String>,
+    /// The snapshot files read for this scope: how many, how many bytes.
+    pub input_files: usize,
+    pub input_bytes: u64,
+}
+
+/// Parses a JSON file of the parts, naming it in the error.
+pub fn parse<T: for<'de> Deserialize<'de>>(location: &str, bytes: &[u8]) -> Result<T, PartsError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| PartsError::Bad { location: location.to_string(), message: format!("not a valid file: {e}") })
+}
+
+/// Parquet bytes of a frame (Snappy; the same frame gives the same bytes).
+pub fn to_parquet(df: &mut DataFrame, location: &str) -> Result<Vec<u8>, PartsError> {
+    let mut out = Vec::new();
+    ParquetWriter::new(&mut out)
+        .with_compression(ParquetCompression::Snappy)
+        .with_statistics(StatisticsOptions::empty())
+        .finish(df)
+        .map_err(|source| PartsError::Parquet { location: location.to_string(), source })?;
+    Ok(out)
+}
+
+/// The frame in Parquet `bytes`.
+pub fn from_parquet(bytes: Vec<u8>, location: &str) -> Result<DataFrame, PartsError> {
+    ParquetReader::new(Cursor::new(bytes))
+        .finish()
+        .map_err(|source| PartsError::Parquet { location: location.to_string(), source })
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

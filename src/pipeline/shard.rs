@@ -1,0 +1,367 @@
+//! `plan` and `shard`: an organisation run cut into shards ([`crate::parts`]).
+//!
+//! A shard runs the first stages of `run` (source → estate → frames → evaluate) for some
+//! accounts and regions and writes their typed rows as Parquet instead of rendering them.
+//! From a snapshot folder it reads the other accounts and regions too, but only as
+//! references (vaults, recovery points, protected resources, organisation parents), so that a
+//! copy in another account or region counts exactly as in `run`.
+
+use std::collections::BTreeSet;
+
+use polars::prelude::*;
+use tracing::info;
+
+use super::{Outcome, Pipeline, Problem, SourceInfo};
+use crate::config::Source;
+use crate::controls::{self, ControlResult, Verdict};
+use crate::estate::{self, Estate, ReadOptions, ScopeId};
+use crate::frames;
+use crate::parts::{self, Done, DoneFile, Item, PartsStore, RunPlan, ScopeEntry, Table};
+use crate::reports::compliance_report::{self, CONTROL_FIELDS, FieldKind, RESOURCE_FIELDS};
+use crate::reports::encode::Cell;
+use crate::reports::job_report::{self, JobReportFrames};
+use crate::time::{self, Millis};
+
+/// Which accounts and regions a shard takes.
+#[derive(Debug, Clone)]
+pub enum ShardScopes {
+    /// The scopes whose position in the sorted scope list is `index` modulo `count`.
+    Modulo { index: usize, count: usize },
+    /// Every listed account in every listed region (one Map item).
+    Listed { accounts: Vec<String>, regions: Vec<String> },
+}
+
+impl<'c> Pipeline<'c> {
+    /// `plan`: every account and region of the run, its `now` and window, to `_plan.json`, and
+    /// one Map item per scope to `_items.json`.
+    pub(super) fn plan(&self, parts: &PartsStore) -> Result<Outcome, Problem> {
+        let cfg = self.config;
+        let (scopes, now, location) = match &cfg.source {
+            Source::Snapshot(dir) => {
+                let now = match cfg.now {
+                    Some(t) => t,
+                    None => estate::snapshot::collected_at(dir)?.unwrap_or(self.clock),
+                };
+                (estate::snapshot::scopes(dir)?, now, dir.clone())
+            }
+            Source::Aws(aws) => {
+                let (accounts, regions) = (&aws.collect.accounts, &aws.collect.regions);
+                if accounts.is_empty() || regions.is_empty() {
+                    return Err(Problem::BadInput(
+                        "plan --source aws needs --accounts and --regions (the accounts and regions to shard)".into(),
+                    ));
+                }
+                let scopes = accounts
+                    .iter()
+                    .flat_map(|a| regions.iter().map(|r| ScopeId { account: a.clone(), region: r.clone() }))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                (scopes, cfg.now.unwrap_or(self.clock), "aws".into())
+            }
+        };
+        let window = cfg.window.resolve(now);
+        let entries: Vec<ScopeEntry> =
+            scopes.iter().map(|s| ScopeEntry { account: s.account.clone(), region: s.region.clone() }).collect();
+        let plan = RunPlan {
+            schema: parts::SCHEMA_VERSION,
+            now: time::format_millis(now),
+            now_ms: now,
+            window: window.period(),
+            scopes: entries.clone(),
+        };
+        let items: Vec<Item> = entries
+            .iter()
+            .map(|s| Item { accounts: s.account.clone(), regions: s.region.clone(), now: plan.now.clone() })
+            .collect();
+        let json = |v: &dyn erased::Json| v.to_json();
+        parts.put(parts::ITEMS_KEY, &json(&items), "application/json")?;
+        parts.put(parts::PLAN_KEY, &json(&plan), "application/json")?;
+        info!(scopes = entries.len(), parts = %parts.root(), "planned the organisation run");
+        let mut outcome = Outcome::new(now, window, SourceInfo { live: false, location });
+        outcome.parts.push(parts.location(parts::PLAN_KEY));
+        outcome.parts.push(parts.location(parts::ITEMS_KEY));
+        Ok(outcome)
+    }
+
+    /// `shard`: the typed rows of some accounts and regions, to the parts.
+    pub(super) fn shard(&self, parts: &PartsStore, which: &ShardScopes) -> Result<Outcome, Problem> {
+        let cfg = self.config;
+        let source = self.source()?;
+        let window = cfg.window.resolve(source.now);
+        let mut outcome =
+            Outcome::new(source.now, window, SourceInfo { live: source.live, location: source.dir.clone() });
+        let all = estate::snapshot::scopes(&source.dir)?;
+        let only: BTreeSet<ScopeId> = match which {
+            ShardScopes::Modulo { index, count } => {
+                all.iter().enumerate().filter(|(i, _)| i % count == *index).map(|(_, s)| s.clone()).collect()
+            }
+            ShardScopes::Listed { accounts, regions } => all
+                .iter()
+                .filter(|s| {
+                    (accounts.is_empty() || accounts.contains(&s.account))
+                        && (regions.is_empty() || regions.contains(&s.region))
+                })
+                .cloned()
+                .collect(),
+        };
+        if let ShardScopes::Listed { accounts, regions } = which {
+            for a in accounts {
+                for r in regions {
+                    if !only.iter().any(|s| &s.account == a && &s.region == r) {
+                        return Err(Problem::BadInput(format!(
+                            "account {a} region {r} is not in the source `{}`",
+                            source.dir.display()
+                        )));
+                    }
+                }
+            }
+        }
+        let estate = estate::read(
+            &source.dir,
+            &ReadOptions {
+                jobs: Some(estate::JobFilter::of(&window, false)),
+                only: Some(only.clone()),
+                // A live shard collected only its own scope: there is nothing else to refer to.
+                references: !source.live,
+                ..ReadOptions::default()
+            },
+        )?;
+        outcome.collected = source.collected;
+        let jobs = job_report::build(&frames::build(&estate)?)?;
+        let specs = controls::spec::built_in()?;
+        let (runs, framework_errors) =
+            controls::frameworks_to_run(&estate, &cfg.framework_names, &cfg.framework_files)?;
+        let (mut evaluation, verdicts) = controls::evaluate(&estate, &runs, &specs, source.now);
+        evaluation.errors.splice(0..0, framework_errors);
+
+        // What the shard met, recorded once, with its first scope.
+        let mut problems: Vec<(String, String)> = Vec::new();
+        problems.extend(estate.collection_failures.iter().map(|f| ("not_collected".into(), f.clone())));
+        problems.extend(
+            evaluation
+                .errors
+                .iter()
+                .map(|e| (e.kind().name().to_string(), crate::problem::DisplayChain(e).to_string())),
+        );
+        let mut warnings: Vec<String> = evaluation.warnings.clone();
+        if source.live {
+            warnings.push(
+                "collected live on its own: a copy of a backup in another account or region was not seen by this shard's controls".into(),
+            );
+        }
+
+        let own: Vec<usize> = (0..estate.scopes.len()).filter(|&s| !estate.scopes[s].reference).collect();
+        for (n, &s) in own.iter().enumerate() {
+            let id = estate.scopes[s].id.clone();
+            // A scope written again replaces the old one: its `_DONE.json` goes first, so a
+            // merge never takes a half-rewritten scope for a finished one.
+            parts.delete(&parts::done_key(&id))?;
+            let mut files = Vec::new();
+            let mut write = |table: Table, key: String, mut df: DataFrame| -> Result<(), Problem> {
+                let location = parts.location(&key);
+                let bytes = parts::to_parquet(&mut df, &location)?;
+                parts.put(&key, &bytes, "application/vnd.apache.parquet")?;
+                files.push(DoneFile {
+                    table: table.name().into(),
+                    key,
+                    rows: df.height(),
+                    bytes: bytes.len(),
+                    sha256: parts::sha256(&bytes),
+                });
+                Ok(())
+            };
+            for (table, frame) in job_tables(&jobs) {
+                for (key, df) in job_partitions(table, frame, &id, &estate, n == 0)? {
+                    write(table, key, df)?;
+                }
+            }
+            let results: Vec<usize> =
+                (0..evaluation.results.len()).filter(|&i| evaluation.results[i].unit.scope == s).collect();
+            let key = parts::table_key(Table::ResourceVerdicts, &id);
+            write(
+                Table::ResourceVerdicts,
+                key,
+                resource_table(&estate, source.now, &evaluation.results, &verdicts, &results)?,
+            )?;
+            let key = parts::table_key(Table::ControlResults, &id);
+            let rs: Vec<&ControlResult> = results.iter().map(|&i| &evaluation.results[i]).collect();
+            write(Table::ControlResults, key, control_table(&estate, source.now, &rs)?)?;
+            write(Table::ReportPlans, parts::table_key(Table::ReportPlans, &id), report_plan_table(&estate, s)?)?;
+            write(Table::Frameworks, parts::table_key(Table::Frameworks, &id), framework_table(&estate, s)?)?;
+
+            let done = Done {
+                schema: parts::SCHEMA_VERSION,
+                account: id.account.clone(),
+                region: id.region.clone(),
+                now_ms: source.now,
+                window: window.period(),
+                files,
+                not_collected: estate
+                    .not_collected
+                    .iter()
+                    .chain(&estate.skipped)
+                    .filter(|k| k.account == id.account && k.region == id.region)
+                    .map(|k| (k.dataset.command().to_string(), k.reason.clone()))
+                    .collect(),
+                problems: if n == 0 { std::mem::take(&mut problems) } else { Vec::new() },
+                warnings: if n == 0 { std::mem::take(&mut warnings) } else { Vec::new() },
+                input_files: estate.inputs.files,
+                input_bytes: estate.inputs.bytes,
+            };
+            let body = serde_json::to_vec_pretty(&done).expect("a Done serialises");
+            parts.put(&parts::done_key(&id), &body, "application/json")?;
+            outcome.parts.push(parts.location(&parts::done_key(&id)));
+        }
+        outcome.non_compliant = evaluation.any_non_compliant();
+        info!(scopes = own.len(), parts = %parts.root(), "wrote the shard");
+        Ok(outcome)
+    }
+}
+
+/// `to_json` for the plan files.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Vec<u8> {
+            let mut v = serde_json::to_vec_pretty(self).expect("plan files serialise");
+            v.push(b'\n');
+            v
+        }
+    }
+}
+
+fn job_tables(jobs: &JobReportFrames) -> [(Table, &DataFrame); 3] {
+    [
+        (Table::BackupJobs, &jobs.backup_jobs),
+        (Table::CopyJobs, &jobs.copy_jobs),
+        (Table::RestoreJobs, &jobs.restore_jobs),
+    ]
+}
+
+/// A job frame cut by the jobs' own account and region: the scope's own partition (possibly
+/// empty) and, with `others` (the shard's first scope), the partitions of accounts and regions
+/// that are not scopes of the shard (organisation-wide job lists).
+fn job_partitions(
+    table: Table,
+    frame: &DataFrame,
+    id: &ScopeId,
+    estate: &Estate,
+    others: bool,
+) -> Result<Vec<(String, DataFrame)>, Problem> {
+    let polars = |source: PolarsError| crate::parts::PartsError::Parquet { location: table.name().into(), source };
+    let a = frame.column("account_id").map_err(polars)?.str().map_err(polars)?.clone();
+    let r = frame.column("region").map_err(polars)?.str().map_err(polars)?.clone();
+    let own = |acct: &str, reg: &str| {
+        estate.scopes.iter().any(|s| !s.reference && s.id.account == acct && s.id.region == reg)
+    };
+    let mut keys: BTreeSet<(String, String)> = BTreeSet::new();
+    keys.insert((id.account.clone(), id.region.clone()));
+    if others {
+        for (x, y) in a.iter().zip(r.iter()) {
+            if let (Some(x), Some(y)) = (x, y)
+                && !own(x, y)
+            {
+                keys.insert((x.to_string(), y.to_string()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (acct, reg) in keys {
+        let mask: BooleanChunked =
+            a.iter().zip(r.iter()).map(|(x, y)| Some(x == Some(acct.as_str()) && y == Some(reg.as_str()))).collect();
+        let df = frame.filter(&mask).map_err(polars)?;
+        out.push((parts::table_key(table, &ScopeId { account: acct, region: reg }), df));
+    }
+    Ok(out)
+}
+
+/// A column of compliance cells.
+fn cells_column<'a>(name: &str, kind: FieldKind, cells: impl Iterator<Item = Cell<'a>>) -> Column {
+    match kind {
+        FieldKind::Str => {
+            let v: Vec<Option<&str>> = cells.map(|c| if let Cell::Str(s) = c { Some(s) } else { None }).collect();
+            Column::new(name.into(), v)
+        }
+        FieldKind::Int => {
+            let v: Vec<Option<i64>> = cells.map(|c| if let Cell::Int(i) = c { Some(i) } else { None }).collect();
+            Column::new(name.into(), v)
+        }
+        FieldKind::Time => {
+            let v: Vec<Option<i64>> = cells.map(|c| if let Cell::Int(i) = c { Some(i) } else { None }).collect();
+            Column::new(name.into(), v)
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))
+                .expect("milliseconds cast to a datetime")
+        }
+    }
+}
+
+fn frame(columns: Vec<Column>) -> Result<DataFrame, Problem> {
+    DataFrame::new_infer_height(columns).map_err(|source| {
+        Problem::Parts(crate::parts::PartsError::Parquet { location: "a shard table".into(), source })
+    })
+}
+
+/// The `resource_verdicts` rows of `results` (indexes into `all`), in report order.
+fn resource_table(
+    estate: &Estate,
+    now: Millis,
+    all: &[ControlResult],
+    verdicts: &[Vec<Verdict>],
+    results: &[usize],
+) -> Result<DataFrame, Problem> {
+    let rows: Vec<(&ControlResult, &Verdict)> =
+        results.iter().flat_map(|&i| verdicts[i].iter().map(move |v| (&all[i], v))).collect();
+    let columns = RESOURCE_FIELDS
+        .iter()
+        .map(|&(name, field, kind)| {
+            cells_column(
+                name,
+                kind,
+                rows.iter().map(|(r, v)| compliance_report::resource_cell(estate, now, &r.unit, v, field)),
+            )
+        })
+        .collect();
+    frame(columns)
+}
+
+/// The `control_results` rows, in report order.
+fn control_table(estate: &Estate, now: Millis, results: &[&ControlResult]) -> Result<DataFrame, Problem> {
+    let columns = CONTROL_FIELDS
+        .iter()
+        .map(|&(name, field, kind)| {
+            cells_column(name, kind, results.iter().map(|r| compliance_report::control_cell(estate, now, r, field)))
+        })
+        .collect();
+    frame(columns)
+}
+
+/// The scope's report plans, each as its `describe-report-plan` JSON.
+fn report_plan_table(estate: &Estate, s: usize) -> Result<DataFrame, Problem> {
+    let plans: Vec<_> = estate.report_plans.iter().filter(|(x, _)| *x == s).map(|(_, p)| p).collect();
+    let id = &estate.scopes[s].id;
+    frame(vec![
+        Column::new("account_id".into(), vec![id.account.as_str(); plans.len()]),
+        Column::new("region".into(), vec![id.region.as_str(); plans.len()]),
+        Column::new("report_plan_name".into(), plans.iter().map(|p| p.report_plan_name.as_str()).collect::<Vec<_>>()),
+        Column::new(
+            "report_plan_json".into(),
+            plans.iter().map(|p| serde_json::to_string(p).expect("a report plan serialises")).collect::<Vec<_>>(),
+        ),
+    ])
+}
+
+/// The scope's frameworks: name, ARN, and whether its detail was collected.
+fn framework_table(estate: &Estate, s: usize) -> Result<DataFrame, Problem> {
+    let fs: Vec<_> = estate.frameworks.iter().filter(|f| f.scope == s).collect();
+    let id = &estate.scopes[s].id;
+    frame(vec![
+        Column::new("account_id".into(), vec![id.account.as_str(); fs.len()]),
+        Column::new("region".into(), vec![id.region.as_str(); fs.len()]),
+        Column::new("framework_name".into(), fs.iter().map(|f| f.name.as_str()).collect::<Vec<_>>()),
+        Column::new("framework_arn".into(), fs.iter().map(|f| f.arn.as_deref()).collect::<Vec<_>>()),
+        Column::new("detail_collected".into(), fs.iter().map(|f| f.detail.is_some()).collect::<Vec<_>>()),
+    ])
+}
