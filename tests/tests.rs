@@ -23,6 +23,8 @@ mod layout;
 mod live;
 #[path = "suite/s3.rs"]
 mod s3;
+#[path = "suite/shard.rs"]
+mod shard;
 #[path = "suite/summary.rs"]
 mod summary;
 #[path = "suite/truth.rs"]

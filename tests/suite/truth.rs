@@ -176,7 +176,11 @@ fn estate(c: &Case) -> Estate {
     let collected: BTreeSet<Dataset> =
         all.into_iter().filter(|d| !c.not_collected.iter().any(|n| n == d.command())).collect();
     let mut e = Estate {
-        scopes: vec![Scope { id: ScopeId { account: ACCOUNT.into(), region: REGION.into() }, collected }],
+        scopes: vec![Scope {
+            id: ScopeId { account: ACCOUNT.into(), region: REGION.into() },
+            collected,
+            reference: false,
+        }],
         ..Estate::default()
     };
     for r in &c.resources {

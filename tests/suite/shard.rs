@@ -1,0 +1,165 @@
+//! Organisation runs cut into shards: `plan`, `shard` and `merge` give `run`'s reports, byte for
+//! byte, whatever the number of shards, their order, or a shard written twice; a missing or
+//! changed shard stops the merge with exit 4, naming it.
+
+use std::path::Path;
+
+use super::common::{bin, create_bucket, objects, runtime, s3_client, s3_env, tree};
+
+const NOW: &str = "2026-11-24T03:00:00Z";
+
+fn demo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-estate")
+}
+
+/// Runs the command; panics with its standard error unless it exits with `code`.
+fn expect(cmd: &mut std::process::Command, code: i32) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(code), "{cmd:?}\n{stderr}");
+    stderr
+}
+
+fn run_reports(out: &Path) {
+    expect(bin().args(["run", "--now", NOW, "--source"]).arg(demo()).arg("--out").arg(out), 0);
+}
+
+fn plan(parts: &str) {
+    expect(bin().args(["plan", "--now", NOW, "--parts", parts, "--source"]).arg(demo()), 0);
+}
+
+fn shard(parts: &str, which: &str) {
+    expect(bin().args(["shard", "--now", NOW, "--parts", parts, "--shard", which, "--source"]).arg(demo()), 0);
+}
+
+#[test]
+fn shards_in_any_number_and_order_merge_into_the_reports_of_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("run");
+    run_reports(&whole);
+    let want = tree(&whole);
+    assert!(want.len() > 30, "the demo writes every plan's reports");
+    // 3 shards out of order with shard 0 written twice; 1 shard; one shard per scope.
+    for (n, order) in [(3, vec![2, 0, 1, 0]), (1, vec![0]), (4, vec![3, 1, 2, 0])] {
+        let parts = dir.path().join(format!("parts-{n}"));
+        let parts = parts.to_str().unwrap();
+        plan(parts);
+        for i in order {
+            shard(parts, &format!("{i}/{n}"));
+        }
+        let merged = dir.path().join(format!("merged-{n}"));
+        expect(bin().args(["merge", "--parts", parts, "--out"]).arg(&merged), 0);
+        let got = tree(&merged);
+        assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{n} shards: the same objects");
+        for (key, bytes) in &want {
+            assert!(got[key] == *bytes, "{n} shards: `{key}` differs from run's");
+        }
+        // The merge writes a manifest too, listing the same objects.
+        let manifest = super::common::manifest(&merged);
+        assert_eq!(manifest["objects"].as_array().unwrap().len(), want.len());
+    }
+}
+
+#[test]
+fn every_scope_writes_its_tables_and_done_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts = dir.path().join("parts");
+    let p = parts.to_str().unwrap();
+    plan(p);
+    expect(
+        bin()
+            .args(["shard", "--now", NOW, "--parts", p, "--accounts", "111111111111", "--regions", "eu-west-1"])
+            .args(["--role-name", "BackupAuditRead"])
+            .arg("--source")
+            .arg(demo()),
+        0,
+    );
+    let done: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(parts.join("_done/account=111111111111/region=eu-west-1/_DONE.json")).unwrap(),
+    )
+    .unwrap();
+    let tables: Vec<&str> = done["files"].as_array().unwrap().iter().map(|f| f["table"].as_str().unwrap()).collect();
+    assert_eq!(
+        tables,
+        [
+            "backup_jobs",
+            "copy_jobs",
+            "restore_jobs",
+            "resource_verdicts",
+            "control_results",
+            "report_plans",
+            "frameworks"
+        ]
+    );
+    for f in done["files"].as_array().unwrap() {
+        let bytes = std::fs::read(parts.join(f["key"].as_str().unwrap())).unwrap();
+        assert_eq!(bytes.len() as u64, f["bytes"].as_u64().unwrap());
+        assert!(bytes.starts_with(b"PAR1"), "{} is Parquet", f["key"]);
+    }
+    assert!(done["files"][3]["rows"].as_u64().unwrap() > 0, "the scope has resource verdicts");
+    // Only the named scope was written.
+    assert!(!parts.join("_done/account=222222222222").exists());
+}
+
+#[test]
+fn a_missing_shard_stops_the_merge_with_exit_4_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts = dir.path().join("parts");
+    let p = parts.to_str().unwrap();
+    plan(p);
+    shard(p, "0/2");
+    let out = dir.path().join("merged");
+    let stderr = expect(bin().args(["merge", "--parts", p, "--out"]).arg(&out), 4);
+    assert!(
+        stderr.contains("no `_DONE.json` for account 111111111111 region us-east-1")
+            && stderr.contains("its shard did not finish"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written when a shard is missing");
+
+    // A part changed after its shard finished is refused too.
+    shard(p, "1/2");
+    let key = parts.join("resource_verdicts/account=222222222222/region=eu-west-1/part-0.parquet");
+    let mut bytes = std::fs::read(&key).unwrap();
+    bytes.push(0);
+    std::fs::write(&key, bytes).unwrap();
+    let stderr = expect(bin().args(["merge", "--parts", p, "--out"]).arg(&out), 4);
+    assert!(stderr.contains("region=eu-west-1/part-0.parquet") && stderr.contains("SHA-256"), "{stderr}");
+
+    // Without a plan there is nothing to check the shards against: bad input.
+    let stderr = expect(bin().args(["merge", "--parts"]).arg(dir.path().join("nothing")).arg("--out").arg(&out), 2);
+    assert!(stderr.contains("_plan.json") && stderr.contains("backup-audit plan"), "{stderr}");
+}
+
+#[test]
+fn a_bad_shard_argument_is_a_usage_error() {
+    let stderr = expect(bin().args(["shard", "--parts", "x", "--shard", "3/3", "--source"]).arg(demo()), 2);
+    assert!(stderr.contains("`3/3` is not a shard; expected I/N with 0 <= I < N"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs the S3 test server that scripts/test.sh starts (BACKUP_AUDIT_TEST_S3)"]
+fn parts_round_trip_through_s3() {
+    let rt = runtime();
+    let client = s3_client(&rt, 3);
+    create_bucket(&rt, &client, "org-parts");
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("run");
+    run_reports(&whole);
+    let parts = "s3://org-parts/runs/2026-11-24";
+    expect(s3_env(bin().args(["plan", "--now", NOW, "--parts", parts, "--source"]).arg(demo())), 0);
+    for i in [1, 0, 1] {
+        let which = format!("{i}/2");
+        expect(
+            s3_env(bin().args(["shard", "--now", NOW, "--parts", parts, "--shard", &which, "--source"]).arg(demo())),
+            0,
+        );
+    }
+    let stored = objects(&rt, &client, "org-parts");
+    assert!(stored.contains_key("runs/2026-11-24/_plan.json"));
+    assert_eq!(stored.keys().filter(|k| k.ends_with("/_DONE.json")).count(), 4);
+    assert!(stored.keys().filter(|k| k.ends_with(".parquet")).count() >= 28);
+    let merged = dir.path().join("merged");
+    expect(s3_env(bin().args(["merge", "--parts", parts, "--out"]).arg(&merged)), 0);
+    assert!(tree(&merged) == tree(&whole), "the merge from S3 differs from run");
+}
