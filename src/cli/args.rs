@@ -87,6 +87,11 @@ pub struct ShardArgs {
     /// (default: --accounts and --regions, or every one).
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
+    /// A live run's step: `collect` (first Map: collect, write the scope's snapshot and the
+    /// facts other scopes need) or `evaluate` (second Map: evaluate from the parts). Default:
+    /// both at once, which is exact for a snapshot folder.
+    #[arg(long, value_enum)]
+    pub step: Option<Step>,
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -523,6 +528,13 @@ fn non_empty_path(s: &str) -> Result<PathBuf, String> {
 
 fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() { Err("must not be empty".into()) } else { Ok(s.to_string()) }
+}
+
+/// A live shard's step.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Step {
+    Collect,
+    Evaluate,
 }
 
 /// `I/N` with `I < N`.

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use backup_audit::collect::{Progress, Quiet, TerminalProgress};
 use backup_audit::parts::PartsStore;
-use backup_audit::pipeline::{EvaluateFormat, Goal, Outcome, ShardScopes};
+use backup_audit::pipeline::{EvaluateFormat, Goal, Outcome, ShardScopes, ShardStep};
 use backup_audit::problem::{DisplayChain, Kind};
 use backup_audit::sinks::{self, Delivery, LocalDir, Stdout};
 use backup_audit::time::Millis;
@@ -93,7 +93,12 @@ pub fn job(command: Command) -> Result<Option<Job>, Failure> {
                     regions: a.source.aws.regions.clone(),
                 },
             };
-            (config(&a.source)?, Goal::Shard { parts, scopes }, (Delivery::to(Stdout), runtime), false)
+            let step = match a.step {
+                None => ShardStep::Whole,
+                Some(args::Step::Collect) => ShardStep::Collect,
+                Some(args::Step::Evaluate) => ShardStep::Evaluate,
+            };
+            (config(&a.source)?, Goal::Shard { parts, scopes, step }, (Delivery::to(Stdout), runtime), false)
         }
         Command::Merge(a) => {
             verbose = a.verbose;

@@ -16,6 +16,7 @@
 //! (organisation-wide job lists hold many accounts); the compliance tables, report plans and
 //! frameworks by the scope that was evaluated.
 
+pub mod facts;
 pub mod store;
 
 use std::io::Cursor;
@@ -102,6 +103,11 @@ pub enum PartsError {
         "{location}: no `_DONE.json` for account {account} region {region}: its shard did not finish (run `backup-audit shard --accounts {account} --regions {region}` again)"
     )]
     Missing { location: String, account: String, region: String },
+    /// A scope's collect step has not finished (live runs).
+    #[error(
+        "{location}: the collect step of account {account} region {region} has not finished (run `backup-audit shard --step collect --accounts {account} --regions {region}` again)"
+    )]
+    NotCollected { location: String, account: String, region: String },
     /// A part differs from what its `_DONE.json` says (a shard rewritten while it was read, or
     /// a file changed by hand).
     #[error("{location}: {message}")]
@@ -121,7 +127,9 @@ impl PartsError {
     /// A missing or unfinished shard is missing data (exit 4); the rest is bad input.
     pub fn kind(&self) -> crate::problem::Kind {
         match self {
-            PartsError::Missing { .. } | PartsError::Mismatch { .. } => crate::problem::Kind::NotCollected,
+            PartsError::Missing { .. } | PartsError::NotCollected { .. } | PartsError::Mismatch { .. } => {
+                crate::problem::Kind::NotCollected
+            }
             PartsError::Store(e) => e.kind(),
             PartsError::Bad { .. } | PartsError::Parquet { .. } => crate::problem::Kind::BadInput,
         }
@@ -153,6 +161,8 @@ pub struct RunPlan {
     pub window: (Millis, Millis),
     /// Every expected account and region, sorted.
     pub scopes: Vec<ScopeEntry>,
+    /// Whether the shards collect live (`shard --step collect`, then `--step evaluate`).
+    pub live: bool,
 }
 
 /// A Map item: one shard of the run.
@@ -192,6 +202,25 @@ pub struct Done {
     /// The snapshot files read for this scope: how many, how many bytes.
     pub input_files: usize,
     pub input_bytes: u64,
+    /// The facts bundles of other scopes the shard read (live runs): key and SHA-256.
+    pub facts: Vec<(String, String)>,
+}
+
+/// `snapshot/_collected/…`: a scope's collect step finished; written after its snapshot and
+/// facts bundles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Collected {
+    pub schema: u32,
+    pub account: String,
+    pub region: String,
+    pub now_ms: Millis,
+    /// The collector's `snapshot.json` (failures, commands left out).
+    pub snapshot_json: String,
+    /// The scope's snapshot bundle: key and SHA-256.
+    pub snapshot: (String, String),
+    /// The facts bundles written for other scopes: key and SHA-256.
+    pub facts: Vec<(String, String)>,
 }
 
 /// Parses a JSON file of the parts, naming it in the error.

@@ -188,10 +188,71 @@ fn check(store: &PartsStore) -> Result<Parts, PartsError> {
         }
         dones.push(done);
     }
+    if plan.live {
+        check_facts(store, &plan, &dones)?;
+    }
     for partitions in tables.values_mut() {
         partitions.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
     }
     Ok(Parts { store: store.clone(), plan, tables, dones })
+}
+
+/// A live run: every scope's collect step finished, and every shard read the snapshot and
+/// facts bundles its collect steps wrote last (not an older or a missing one), so no shard
+/// evaluated without another scope's copies.
+fn check_facts(store: &PartsStore, plan: &RunPlan, dones: &[Done]) -> Result<(), PartsError> {
+    let done_of = |id: &ScopeId| dones.iter().find(|d| d.account == id.account && d.region == id.region);
+    for scope in &plan.scopes {
+        let id = ScopeId::from(scope);
+        let key = crate::parts::facts::collected_key(&id);
+        let location = store.location(&key);
+        let Some(bytes) = store.get(&key)? else {
+            return Err(PartsError::NotCollected { location, account: id.account, region: id.region });
+        };
+        let collected: crate::parts::Collected = parts::parse(&location, &bytes)?;
+        let stale = |reader: &Done, what: &str| PartsError::Mismatch {
+            location: store.location(&parts::done_key(&ScopeId {
+                account: reader.account.clone(),
+                region: reader.region.clone(),
+            })),
+            message: format!(
+                "the shard did not read the {what} that the collect step of account {} region {} wrote last: evaluate it again",
+                id.account, id.region
+            ),
+        };
+        if let Some(d) = done_of(&id)
+            && !d.facts.contains(&collected.snapshot)
+        {
+            return Err(stale(d, "snapshot"));
+        }
+        for fact in &collected.facts {
+            let readers: Vec<&Done> = match fact.0.strip_prefix("facts/any/") {
+                Some(_) => dones
+                    .iter()
+                    .filter(|d| (d.account.as_str(), d.region.as_str()) != (id.account.as_str(), id.region.as_str()))
+                    .collect(),
+                None => {
+                    let mut segments = fact.0.split('/').skip(1);
+                    let (a, r) = (
+                        segments.next().and_then(|s| s.strip_prefix("account=")),
+                        segments.next().and_then(|s| s.strip_prefix("region=")),
+                    );
+                    match (a, r) {
+                        (Some(a), Some(r)) => {
+                            done_of(&ScopeId { account: a.into(), region: r.into() }).into_iter().collect()
+                        }
+                        _ => Vec::new(),
+                    }
+                }
+            };
+            // A shard that held the collected scope itself read its whole snapshot instead.
+            let held = |d: &Done| d.facts.iter().any(|(k, _)| *k == collected.snapshot.0);
+            if let Some(d) = readers.into_iter().find(|d| !held(d) && !d.facts.contains(fact)) {
+                return Err(stale(d, "facts"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A partition's frame, checked against its `_DONE.json` entry.

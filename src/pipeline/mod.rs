@@ -41,7 +41,7 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 pub use outcome::{Delivered, Outcome, PlanOutcome, PlanStatus, Problem, SourceInfo, Timings};
-pub use shard::ShardScopes;
+pub use shard::{ShardScopes, ShardStep};
 
 use crate::cleanup::TemporarySnapshot;
 use crate::collect::{self, Collected, Progress};
@@ -75,7 +75,7 @@ pub enum Goal {
     /// parts (`backup-audit plan`).
     Plan { parts: PartsStore },
     /// Some scopes' typed rows, evaluated, to the parts as Parquet (`backup-audit shard`).
-    Shard { parts: PartsStore, scopes: ShardScopes },
+    Shard { parts: PartsStore, scopes: ShardScopes, step: ShardStep },
     /// Every report plan, rendered from the parts of all scopes, then the manifest
     /// (`backup-audit merge`).
     Merge { parts: PartsStore },
@@ -130,7 +130,7 @@ impl<'c> Pipeline<'c> {
         // The organisation run's steps have their own order (`shard.rs`, `merge.rs`).
         match goal {
             Goal::Plan { parts } => return self.plan(parts),
-            Goal::Shard { parts, scopes } => return self.shard(parts, scopes),
+            Goal::Shard { parts, scopes, step } => return self.shard(parts, scopes, *step),
             Goal::Merge { parts } => return self.merge(parts, delivery),
             _ => {}
         }

@@ -11,12 +11,13 @@ use std::collections::BTreeSet;
 use polars::prelude::*;
 use tracing::info;
 
-use super::{Outcome, Pipeline, Problem, SourceInfo};
+use super::{Outcome, Pipeline, Prepared, Problem, SourceInfo};
+use crate::cleanup::TemporarySnapshot;
 use crate::config::Source;
 use crate::controls::{self, ControlResult, Verdict};
 use crate::estate::{self, Estate, ReadOptions, ScopeId};
 use crate::frames;
-use crate::parts::{self, Done, DoneFile, Item, PartsStore, RunPlan, ScopeEntry, Table};
+use crate::parts::{self, Done, DoneFile, Item, PartsError, PartsStore, RunPlan, ScopeEntry, Table, facts};
 use crate::reports::compliance_report::{self, CONTROL_FIELDS, FieldKind, RESOURCE_FIELDS};
 use crate::reports::encode::Cell;
 use crate::reports::job_report::{self, JobReportFrames};
@@ -29,6 +30,20 @@ pub enum ShardScopes {
     Modulo { index: usize, count: usize },
     /// Every listed account in every listed region (one Map item).
     Listed { accounts: Vec<String>, regions: Vec<String> },
+}
+
+/// Which part of a shard's work to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardStep {
+    /// Read (or collect) and evaluate: a snapshot folder's shards, with the other scopes read
+    /// as references.
+    Whole,
+    /// Collect live and write the scope's snapshot and the facts other scopes need
+    /// ([`crate::parts::facts`]); the first Map of a live run.
+    Collect,
+    /// Evaluate from the parts: the scope's snapshot and the facts addressed to it, collected
+    /// by the first Map; the second Map of a live run.
+    Evaluate,
 }
 
 impl<'c> Pipeline<'c> {
@@ -69,6 +84,7 @@ impl<'c> Pipeline<'c> {
             now_ms: now,
             window: window.period(),
             scopes: entries.clone(),
+            live: matches!(cfg.source, Source::Aws(_)),
         };
         let items: Vec<Item> = entries
             .iter()
@@ -85,38 +101,23 @@ impl<'c> Pipeline<'c> {
     }
 
     /// `shard`: the typed rows of some accounts and regions, to the parts.
-    pub(super) fn shard(&self, parts: &PartsStore, which: &ShardScopes) -> Result<Outcome, Problem> {
+    pub(super) fn shard(&self, parts: &PartsStore, which: &ShardScopes, step: ShardStep) -> Result<Outcome, Problem> {
         let cfg = self.config;
-        let source = self.source()?;
+        let (source, used_facts, own) = match step {
+            ShardStep::Collect => return self.collect_step(parts),
+            ShardStep::Evaluate => {
+                let (source, used, own) = self.unpack_parts(parts, which)?;
+                (source, used, Some(own))
+            }
+            ShardStep::Whole => (self.source()?, Vec::new(), None),
+        };
         let window = cfg.window.resolve(source.now);
         let mut outcome =
             Outcome::new(source.now, window, SourceInfo { live: source.live, location: source.dir.clone() });
-        let all = estate::snapshot::scopes(&source.dir)?;
-        let only: BTreeSet<ScopeId> = match which {
-            ShardScopes::Modulo { index, count } => {
-                all.iter().enumerate().filter(|(i, _)| i % count == *index).map(|(_, s)| s.clone()).collect()
-            }
-            ShardScopes::Listed { accounts, regions } => all
-                .iter()
-                .filter(|s| {
-                    (accounts.is_empty() || accounts.contains(&s.account))
-                        && (regions.is_empty() || regions.contains(&s.region))
-                })
-                .cloned()
-                .collect(),
+        let only = match own {
+            Some(own) => own,
+            None => select(&estate::snapshot::scopes(&source.dir)?, which, &source.dir.display().to_string())?,
         };
-        if let ShardScopes::Listed { accounts, regions } = which {
-            for a in accounts {
-                for r in regions {
-                    if !only.iter().any(|s| &s.account == a && &s.region == r) {
-                        return Err(Problem::BadInput(format!(
-                            "account {a} region {r} is not in the source `{}`",
-                            source.dir.display()
-                        )));
-                    }
-                }
-            }
-        }
         let estate = estate::read(
             &source.dir,
             &ReadOptions {
@@ -208,6 +209,7 @@ impl<'c> Pipeline<'c> {
                 warnings: if n == 0 { std::mem::take(&mut warnings) } else { Vec::new() },
                 input_files: estate.inputs.files,
                 input_bytes: estate.inputs.bytes,
+                facts: used_facts.clone(),
             };
             let body = serde_json::to_vec_pretty(&done).expect("a Done serialises");
             parts.put(&parts::done_key(&id), &body, "application/json")?;
@@ -217,6 +219,170 @@ impl<'c> Pipeline<'c> {
         info!(scopes = own.len(), parts = %parts.root(), "wrote the shard");
         Ok(outcome)
     }
+}
+
+impl<'c> Pipeline<'c> {
+    /// `shard --step collect`: collects the listed accounts and regions live, then writes
+    /// each one's snapshot bundle, the facts bundles other scopes need, and last its
+    /// `_collected` marker.
+    fn collect_step(&self, parts: &PartsStore) -> Result<Outcome, Problem> {
+        if !matches!(self.config.source, Source::Aws(_)) {
+            return Err(Problem::BadInput(
+                "shard --step collect collects live: use --source aws (a snapshot folder needs no collect step)".into(),
+            ));
+        }
+        let source = self.source()?;
+        let window = self.config.window.resolve(source.now);
+        let mut outcome = Outcome::new(source.now, window, SourceInfo { live: true, location: source.dir.clone() });
+        let marker = std::fs::read_to_string(source.dir.join("snapshot.json")).unwrap_or_else(|_| "{}".into());
+        for id in estate::snapshot::scopes(&source.dir)? {
+            let dir = source.dir.join(&id.account).join(&id.region);
+            parts.delete(&facts::collected_key(&id))?;
+            let bundle = facts::bundle_folder(&dir)?;
+            let key = facts::snapshot_key(&id);
+            let bytes = serde_json::to_vec(&bundle).expect("a bundle serialises");
+            parts.put(&key, &bytes, "application/json")?;
+            let snapshot = (key, parts::sha256(&bytes));
+            let mut written = Vec::new();
+            for (home, bundle) in facts::facts(&dir, &id)? {
+                let key = facts::facts_key(&home, &id);
+                let bytes = serde_json::to_vec(&bundle).expect("a bundle serialises");
+                parts.put(&key, &bytes, "application/json")?;
+                written.push((key, parts::sha256(&bytes)));
+            }
+            let done = parts::Collected {
+                schema: parts::SCHEMA_VERSION,
+                account: id.account.clone(),
+                region: id.region.clone(),
+                now_ms: source.now,
+                snapshot_json: marker.clone(),
+                snapshot,
+                facts: written,
+            };
+            let key = facts::collected_key(&id);
+            parts.put(&key, &serde_json::to_vec_pretty(&done).expect("serialises"), "application/json")?;
+            outcome.parts.push(parts.location(&key));
+        }
+        outcome.collected = source.collected;
+        Ok(outcome)
+    }
+
+    /// `shard --step evaluate`: the shard's scopes and the facts addressed to them, unpacked
+    /// from the parts into one temporary snapshot folder; the other scopes are references.
+    /// Returns the snapshot, the bundles read (key and SHA-256) and the shard's scopes.
+    fn unpack_parts(&self, parts: &PartsStore, which: &ShardScopes) -> Result<Unpacked, Problem> {
+        let location = parts.location(parts::PLAN_KEY);
+        let plan: RunPlan = match parts.get(parts::PLAN_KEY)? {
+            Some(bytes) => parts::parse(&location, &bytes)?,
+            None => {
+                return Err(PartsError::Bad {
+                    location,
+                    message: "not found: `backup-audit plan` writes it first".into(),
+                }
+                .into());
+            }
+        };
+        let all: Vec<ScopeId> = plan.scopes.iter().map(ScopeId::from).collect();
+        let own = select(&all, which, &parts.root())?;
+        let temp = TemporarySnapshot::create()
+            .map_err(|e| Problem::setup(format!("cannot create a temporary snapshot folder: {e}")))?;
+        let mut used = Vec::new();
+        let mut markers = Vec::new();
+        for id in &own {
+            let key = facts::collected_key(id);
+            let location = parts.location(&key);
+            let Some(bytes) = parts.get(&key)? else {
+                return Err(PartsError::NotCollected {
+                    location,
+                    account: id.account.clone(),
+                    region: id.region.clone(),
+                }
+                .into());
+            };
+            let collected: parts::Collected = parts::parse(&location, &bytes)?;
+            let (key, _) = &collected.snapshot;
+            let bytes = parts.get(key)?.ok_or_else(|| PartsError::Mismatch {
+                location: parts.location(key),
+                message: "named by its `_collected` marker but not found".into(),
+            })?;
+            let bundle: facts::Bundle = parts::parse(&parts.location(key), &bytes)?;
+            facts::unpack(&bundle, &temp.path().join(&id.account).join(&id.region))?;
+            used.push((key.clone(), parts::sha256(&bytes)));
+            markers.push(collected.snapshot_json);
+        }
+        let homes = own.iter().cloned().map(facts::Home::Scope).chain([facts::Home::Any]);
+        for home in homes {
+            for key in parts.list(&facts::facts_prefix(&home))? {
+                let Some(holder) = facts::holder_of(&key) else { continue };
+                if own.contains(&holder) {
+                    continue;
+                }
+                let Some(bytes) = parts.get(&key)? else { continue };
+                let bundle: facts::Bundle = parts::parse(&parts.location(&key), &bytes)?;
+                facts::unpack(&bundle, &temp.path().join(&holder.account).join(&holder.region))?;
+                used.push((key, parts::sha256(&bytes)));
+            }
+        }
+        std::fs::write(temp.path().join("snapshot.json"), merge_markers(&markers))
+            .map_err(|e| Problem::setup(format!("cannot write the temporary snapshot: {e}")))?;
+        used.sort();
+        let now = self.config.now.unwrap_or(plan.now_ms);
+        let prepared =
+            Prepared { dir: temp.path().to_path_buf(), now, live: false, collected: None, _temporary: Some(temp) };
+        Ok((prepared, used, own))
+    }
+}
+
+/// What the evaluate step reads: the snapshot, the bundles in it (key and SHA-256), and the
+/// shard's own scopes.
+type Unpacked = (Prepared, Vec<(String, String)>, BTreeSet<ScopeId>);
+
+/// The scopes of `all` a shard takes.
+fn select(all: &[ScopeId], which: &ShardScopes, source: &str) -> Result<BTreeSet<ScopeId>, Problem> {
+    let only: BTreeSet<ScopeId> = match which {
+        ShardScopes::Modulo { index, count } => {
+            all.iter().enumerate().filter(|(i, _)| i % count == *index).map(|(_, s)| s.clone()).collect()
+        }
+        ShardScopes::Listed { accounts, regions } => all
+            .iter()
+            .filter(|s| {
+                (accounts.is_empty() || accounts.contains(&s.account))
+                    && (regions.is_empty() || regions.contains(&s.region))
+            })
+            .cloned()
+            .collect(),
+    };
+    if let ShardScopes::Listed { accounts, regions } = which {
+        for a in accounts {
+            for r in regions {
+                if !only.iter().any(|s| &s.account == a && &s.region == r) {
+                    return Err(Problem::BadInput(format!("account {a} region {r} is not in `{source}`")));
+                }
+            }
+        }
+    }
+    Ok(only)
+}
+
+/// The collectors' `snapshot.json` files of several scopes as one: the first `CollectedAt`,
+/// and every failure, command left out and organisation-wide job list.
+fn merge_markers(markers: &[String]) -> String {
+    let mut out = serde_json::Map::new();
+    for text in markers {
+        let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(text) else { continue };
+        for (k, v) in m {
+            match (out.get_mut(&k), v) {
+                (Some(serde_json::Value::Array(have)), serde_json::Value::Array(more)) => {
+                    have.extend(more.into_iter().filter(|x| !have.contains(x)).collect::<Vec<_>>());
+                }
+                (None, v) => {
+                    out.insert(k, v);
+                }
+                _ => {}
+            }
+        }
+    }
+    serde_json::Value::Object(out).to_string()
 }
 
 /// `to_json` for the plan files.

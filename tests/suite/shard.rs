@@ -163,3 +163,75 @@ fn parts_round_trip_through_s3() {
     expect(s3_env(bin().args(["merge", "--parts", parts, "--out"]).arg(&merged)), 0);
     assert!(tree(&merged) == tree(&whole), "the merge from S3 differs from run");
 }
+
+/// One live Map child: `shard` with `args` against the replay endpoint.
+fn live_shard(replay: &super::common::Replay, parts: &str, account: &str, region: &str, step: &str) -> String {
+    let mut cmd = bin();
+    cmd.args(["shard", "--step", step, "--parts", parts, "--source", "aws", "--accounts", account]).args([
+        "--regions",
+        region,
+        "--role-name",
+        "backup-audit-reader",
+    ]);
+    expect(super::common::live_env(&mut cmd, replay), 0)
+}
+
+#[test]
+#[ignore = "needs the replay endpoint's Python packages that scripts/test.sh installs (.venv)"]
+fn live_shards_collect_then_evaluate_and_merge_into_the_reports_of_run() {
+    let estate = super::common::demo_estate();
+    let replay = super::common::Replay::start(estate.path(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("run");
+    run_reports(&whole);
+    let parts = dir.path().join("parts");
+    let p = parts.to_str().unwrap();
+    let mut cmd = bin();
+    cmd.args(["plan", "--parts", p, "--source", "aws", "--accounts", "111111111111,222222222222"]).args([
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--role-name",
+        "backup-audit-reader",
+    ]);
+    expect(super::common::live_env(&mut cmd, &replay), 0);
+    let items: serde_json::Value = serde_json::from_slice(&std::fs::read(parts.join("_items.json")).unwrap()).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), 4, "one Map item per account and region");
+    let scopes = [
+        ("222222222222", "eu-west-1"),
+        ("111111111111", "us-east-1"),
+        ("111111111111", "eu-west-1"),
+        ("222222222222", "us-east-1"),
+    ];
+    // The first Map: collect steps in any order, one retried.
+    for (a, r) in scopes.iter().chain(&scopes[..1]) {
+        live_shard(&replay, p, a, r, "collect");
+    }
+    // Evaluating before every collect step has finished is refused by the merge later; here,
+    // the second Map runs after the first.
+    for (a, r) in scopes.iter().rev() {
+        live_shard(&replay, p, a, r, "evaluate");
+    }
+    let merged = dir.path().join("merged");
+    expect(bin().args(["merge", "--parts", p, "--out"]).arg(&merged), 0);
+    let (got, want) = (tree(&merged), tree(&whole));
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (key, bytes) in &want {
+        assert!(got[key] == *bytes, "`{key}` differs from run's");
+    }
+    // Facts crossed scopes: account 111111111111 eu-west-1 holds copies of other scopes'
+    // resources, and the shards that own those resources read them.
+    let facts = super::common::files(&parts.join("facts"));
+    assert!(facts.keys().any(|k| k.contains("from/account=111111111111/region=eu-west-1")), "{:?}", facts.keys());
+
+    // A collect step rerun after the evaluation (new facts) makes the merge refuse the stale
+    // shards, naming one.
+    live_shard(&replay, p, "111111111111", "eu-west-1", "collect");
+    let before = std::fs::read(parts.join("snapshot/_collected/account=111111111111/region=eu-west-1.json")).unwrap();
+    assert!(!before.is_empty());
+    let stderr = expect(bin().args(["merge", "--parts", p, "--out"]).arg(dir.path().join("again")), 0);
+    // The same data collected again gives the same bundles: nothing is stale.
+    assert!(!stderr.contains("error"), "{stderr}");
+    std::fs::remove_file(parts.join("snapshot/_collected/account=222222222222/region=us-east-1.json")).unwrap();
+    let stderr = expect(bin().args(["merge", "--parts", p, "--out"]).arg(dir.path().join("again2")), 4);
+    assert!(stderr.contains("the collect step of account 222222222222 region us-east-1 has not finished"), "{stderr}");
+}
