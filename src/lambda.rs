@@ -13,6 +13,17 @@
 //!   them as well); `window` is `daily`, `last-24h` or `<from>/<to>` (ISO-8601); `now` is
 //!   ISO-8601 (default: the snapshot's `CollectedAt`, else the clock).
 //!
+//! - an **organisation run's step** `{"mode": "plan" | "collect" | "shard" | "merge", …}`, sent
+//!   by the Step Functions state machine of `deploy/template.yaml` ([`crate::parts`]):
+//!   - `plan` (`now`, optional): writes `_plan.json` and the Map items under
+//!     `BACKUP_AUDIT_PARTS/date=<YYYY-MM-DD>/` and answers `{"parts", "now", "items":
+//!     {"Bucket", "Key"}, "written"}`; the accounts are `BACKUP_AUDIT_ACCOUNTS` or, when that
+//!     is empty, every ACTIVE account of the organisation;
+//!   - `collect` and `shard` (`parts`, `accounts`, `regions`, `now`): one Map child, the
+//!     collect step and the evaluate step of one account and region;
+//!   - `merge` (`parts`): every report plan from the parts, delivered as `run` delivers, and
+//!     the usual answer.
+//!
 //! Configuration comes from environment variables, listed on [`LambdaConfig::from_env`].
 
 use std::path::PathBuf;
@@ -23,7 +34,8 @@ use serde_json::{Value, json};
 
 use crate::config::{AwsSource, Config, DEFAULT_MAX_OBJECT_BYTES, Source};
 use crate::estate::model::ReportPlan;
-use crate::pipeline::{Goal, Pipeline};
+use crate::parts::PartsStore;
+use crate::pipeline::{Goal, Pipeline, ShardScopes, ShardStep};
 use crate::problem::DisplayChain;
 use crate::sinks::s3::{AwsOptions, S3Options, Sse, parse_url};
 use crate::sinks::{Delivery, LocalDir, S3Sinks};
@@ -72,6 +84,9 @@ pub struct LambdaConfig {
     /// The S3 client's settings.
     pub aws: AwsOptions,
     pub s3: S3Options,
+    /// `s3://bucket/prefix` (or a folder) below which organisation runs keep their parts, one
+    /// `date=YYYY-MM-DD` prefix per run.
+    pub parts: Option<String>,
 }
 
 impl LambdaConfig {
@@ -90,6 +105,7 @@ impl LambdaConfig {
     /// | `BACKUP_AUDIT_MAX_OBJECT_BYTES` | split threshold (default 50 MiB) |
     /// | `BACKUP_AUDIT_MAX_ATTEMPTS` | attempts per AWS request, collection and S3 (default 10) |
     /// | `BACKUP_AUDIT_S3_ENDPOINT_URL`, `BACKUP_AUDIT_S3_PATH_STYLE` | S3-compatible server |
+    /// | `BACKUP_AUDIT_PARTS` | `s3://bucket/prefix` of organisation runs' parts (plan mode) |
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<LambdaConfig, LambdaError> {
         let get = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let bad = |variable: &'static str, message: String| LambdaError::Config { variable, message };
@@ -168,6 +184,7 @@ impl LambdaConfig {
                 max_attempts,
             },
             s3: S3Options { expected_bucket_owner: owner, sse, ..S3Options::default() },
+            parts: get("BACKUP_AUDIT_PARTS"),
         })
     }
 
@@ -188,6 +205,29 @@ pub struct Request {
     pub window: Option<WindowSpec>,
     pub plan_names: Vec<String>,
     pub plans: Vec<ReportPlan>,
+    pub mode: Mode,
+    /// An organisation run's parts (`collect`, `shard`, `merge`).
+    pub parts: Option<String>,
+    /// The one account and region of a Map child.
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+/// What an invocation does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Every report plan, in one invocation.
+    #[default]
+    Run,
+    /// An organisation run's plan.
+    Plan,
+    /// A Map child's collect step.
+    Collect,
+    /// A Map child's evaluate step.
+    Shard,
+    /// The organisation run's reports, from the parts.
+    Merge,
 }
 
 /// A direct invoke's payload.
@@ -198,6 +238,11 @@ struct DirectInvoke {
     report_plans: Vec<PlanRef>,
     window: Option<String>,
     now: Option<String>,
+    #[serde(default)]
+    mode: Mode,
+    parts: Option<String>,
+    accounts: Option<String>,
+    regions: Option<String>,
 }
 
 /// A plan by name, or a whole plan.
@@ -240,6 +285,21 @@ fn parse_event(event: &Value) -> Result<Request, LambdaError> {
         }
     }
     request.now = direct.now.as_deref().map(|t| parse_time("now", t)).transpose()?;
+    request.mode = direct.mode;
+    request.parts = direct.parts;
+    let list = |v: Option<String>| -> Vec<String> {
+        v.unwrap_or_default().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    };
+    request.accounts = list(direct.accounts);
+    request.regions = list(direct.regions);
+    if matches!(request.mode, Mode::Collect | Mode::Shard)
+        && (request.accounts.is_empty() || request.regions.is_empty())
+    {
+        return Err(LambdaError::Event("`accounts` and `regions`: a collect or shard step needs both".into()));
+    }
+    if matches!(request.mode, Mode::Collect | Mode::Shard | Mode::Merge) && request.parts.is_none() {
+        return Err(LambdaError::Event("`parts`: this mode needs the run's parts (the plan step's answer)".into()));
+    }
     request.window = match direct.window.as_deref() {
         None => None,
         Some("daily") => Some(WindowSpec::Daily),
@@ -261,7 +321,7 @@ fn parse_event(event: &Value) -> Result<Request, LambdaError> {
 /// Runs one event to completion, synchronously. `clock` is the invocation's wall clock, used
 /// only when neither the event nor the snapshot fixes `now`. Call it from a blocking thread of
 /// a tokio runtime ([`invoke`] does): live collection blocks on that runtime.
-pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: Millis) -> Result<Value, LambdaError> {
+pub fn handle(event: &Value, config: &LambdaConfig, s3: &S3Sinks, clock: Millis) -> Result<Value, LambdaError> {
     let request = parse_event(event)?;
     let mut cfg = config.run.clone();
     cfg.now = request.now;
@@ -270,9 +330,75 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
         cfg.report_plan_names = request.plan_names;
     }
     cfg.report_plans = request.plans;
-    let outcome = Pipeline::new(&cfg, clock)
-        .run(&Goal::Reports, delivery)
-        .map_err(|e| LambdaError::Pipeline(DisplayChain(&e).to_string()))?;
+    let parts = |url: &str| -> Result<PartsStore, LambdaError> {
+        match parse_url(url) {
+            None => Ok(PartsStore::local(url)),
+            Some(Ok((bucket, prefix))) => Ok(PartsStore::s3(s3.bucket(&bucket, &prefix))),
+            Some(Err(m)) => Err(LambdaError::Event(format!("`parts`: {m}"))),
+        }
+    };
+    let pipeline_err = |e: crate::pipeline::Problem| LambdaError::Pipeline(DisplayChain(&e).to_string());
+    let goal = match request.mode {
+        Mode::Run => Goal::Reports,
+        Mode::Merge => Goal::Merge { parts: parts(request.parts.as_deref().unwrap_or_default())? },
+        Mode::Plan => {
+            let root = config.parts.as_deref().ok_or_else(|| LambdaError::Config {
+                variable: "BACKUP_AUDIT_PARTS",
+                message: "is not set; the plan mode writes the run's parts below it".into(),
+            })?;
+            let now = cfg.now.unwrap_or(clock);
+            cfg.now = Some(now);
+            let date = &time::format_seconds(now)[..10];
+            let url = format!("{}/date={date}", root.trim_end_matches('/'));
+            let outcome = Pipeline::new(&cfg, clock)
+                .run(&Goal::Plan { parts: parts(&url)? }, &Delivery::to(crate::sinks::Stdout))
+                .map_err(pipeline_err)?;
+            let items = match parse_url(&url) {
+                Some(Ok((bucket, prefix))) => {
+                    json!({"Bucket": bucket, "Key": format!("{prefix}/{}", crate::parts::ITEMS_KEY)})
+                }
+                _ => json!({"Path": format!("{url}/{}", crate::parts::ITEMS_KEY)}),
+            };
+            return Ok(json!({
+                "parts": url,
+                "now": time::format_millis(now),
+                "items": items,
+                "written": outcome.parts,
+            }));
+        }
+        Mode::Collect | Mode::Shard => {
+            if let Source::Aws(aws) = &mut cfg.source {
+                aws.collect.accounts = request.accounts.clone();
+                aws.collect.regions = request.regions.clone();
+            }
+            // A snapshot folder needs no collect step, and its shards read the other scopes
+            // directly (the whole step).
+            let live = matches!(cfg.source, Source::Aws(_));
+            let step = match (request.mode, live) {
+                (Mode::Collect, true) => ShardStep::Collect,
+                (Mode::Collect, false) => {
+                    return Ok(json!({"accounts": request.accounts, "regions": request.regions, "written": []}));
+                }
+                (_, true) => ShardStep::Evaluate,
+                (_, false) => ShardStep::Whole,
+            };
+            let goal = Goal::Shard {
+                parts: parts(request.parts.as_deref().unwrap_or_default())?,
+                scopes: ShardScopes::Listed { accounts: request.accounts.clone(), regions: request.regions.clone() },
+                step,
+            };
+            let outcome =
+                Pipeline::new(&cfg, clock).run(&goal, &Delivery::to(crate::sinks::Stdout)).map_err(pipeline_err)?;
+            return Ok(json!({
+                "accounts": request.accounts,
+                "regions": request.regions,
+                "written": outcome.parts,
+                "nonCompliant": outcome.non_compliant,
+            }));
+        }
+    };
+    let delivery = config.delivery(s3);
+    let outcome = Pipeline::new(&cfg, clock).run(&goal, &delivery).map_err(pipeline_err)?;
     let summary = json!({
         "status": if outcome.complete() { "complete" } else { "incomplete" },
         "exitCode": outcome.exit_code(false),
@@ -311,12 +437,9 @@ pub fn handle(event: &Value, config: &LambdaConfig, delivery: &Delivery, clock: 
 /// The async entry point: runs [`handle`] on a blocking thread, because the pipeline is
 /// CPU-bound (rayon) and the S3 sink blocks on the runtime.
 pub async fn invoke(event: Value, config: Arc<LambdaConfig>, s3: S3Sinks, clock: Millis) -> Result<Value, LambdaError> {
-    tokio::task::spawn_blocking(move || {
-        let delivery = config.delivery(&s3);
-        handle(&event, &config, &delivery, clock)
-    })
-    .await
-    .map_err(|e| LambdaError::Pipeline(format!("the run panicked: {e}")))?
+    tokio::task::spawn_blocking(move || handle(&event, &config, &s3, clock))
+        .await
+        .map_err(|e| LambdaError::Pipeline(format!("the run panicked: {e}")))?
 }
 
 #[cfg(test)]

@@ -117,6 +117,9 @@ pub enum CollectError {
     Identity(String),
     #[error("--accounts needs --role-name: the role assumed in each account")]
     NoRole,
+    /// The organisation's accounts could not be listed (an organisation run without a list).
+    #[error("cannot list the organisation's accounts (organizations:ListAccounts): {0}")]
+    Organization(String),
 }
 
 impl CollectError {
@@ -532,6 +535,35 @@ pub async fn collect(
         throttled: shared.throttled.load(Ordering::Relaxed),
         failures,
     })
+}
+
+/// The ACTIVE accounts of the organisation (`organizations:ListAccounts`, from the management
+/// account or a delegated administrator), sorted: what an organisation run shards over when it
+/// is given no account list.
+pub async fn organization_accounts(opts: &CollectOptions) -> Result<Vec<String>, CollectError> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(r) = opts.regions.first() {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    let client = aws_sdk_organizations::Client::new(&loader.load().await);
+    let mut accounts = BTreeSet::new();
+    let mut pages = client.list_accounts().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| CollectError::Organization(RequestError::of(e).message))?;
+        for a in page.accounts() {
+            let active = a.state().map(|s| s.as_str() == "ACTIVE").unwrap_or(true);
+            if let (Some(id), true) = (a.id(), active) {
+                accounts.insert(id.to_string());
+            }
+        }
+    }
+    Ok(accounts.into_iter().collect())
 }
 
 /// `list-parents/<child>.json` in `dir` for every account of `accounts` and every OU above

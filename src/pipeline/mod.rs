@@ -475,11 +475,9 @@ impl<'c> Pipeline<'c> {
         Ok(Prepared { dir, now, live: true, collected: Some(collected), _temporary: temporary })
     }
 
-    /// Collects the estate into `dir`, on the caller's tokio runtime (the Lambda's) or a new one.
-    fn collect(&self, opts: &collect::CollectOptions, dir: &Path) -> Result<Collected, Problem> {
-        let started = Instant::now();
-        let future = collect::collect(opts, dir, self.progress.clone());
-        let collected = match tokio::runtime::Handle::try_current() {
+    /// Runs `future` on the caller's tokio runtime (the Lambda's) or a new one.
+    fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output, Problem> {
+        Ok(match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle.block_on(future),
             Err(_) => tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -487,7 +485,13 @@ impl<'c> Pipeline<'c> {
                 .build()
                 .map_err(|e| Problem::setup(format!("cannot start the async runtime: {e}")))?
                 .block_on(future),
-        }?;
+        })
+    }
+
+    /// Collects the estate into `dir`, on the caller's tokio runtime (the Lambda's) or a new one.
+    fn collect(&self, opts: &collect::CollectOptions, dir: &Path) -> Result<Collected, Problem> {
+        let started = Instant::now();
+        let collected = self.block_on(collect::collect(opts, dir, self.progress.clone()))??;
         info!(
             scopes = collected.scopes,
             files = collected.files,

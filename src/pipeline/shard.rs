@@ -60,12 +60,15 @@ impl<'c> Pipeline<'c> {
                 (estate::snapshot::scopes(dir)?, now, dir.clone())
             }
             Source::Aws(aws) => {
-                let (accounts, regions) = (&aws.collect.accounts, &aws.collect.regions);
-                if accounts.is_empty() || regions.is_empty() {
-                    return Err(Problem::BadInput(
-                        "plan --source aws needs --accounts and --regions (the accounts and regions to shard)".into(),
-                    ));
+                let regions = &aws.collect.regions;
+                if regions.is_empty() {
+                    return Err(Problem::BadInput("plan --source aws needs --regions (the regions to shard)".into()));
                 }
+                // No account list: every ACTIVE account of the organisation.
+                let accounts = match aws.collect.accounts.is_empty() {
+                    false => aws.collect.accounts.clone(),
+                    true => self.block_on(crate::collect::organization_accounts(&aws.collect))??,
+                };
                 let scopes = accounts
                     .iter()
                     .flat_map(|a| regions.iter().map(|r| ScopeId { account: a.clone(), region: r.clone() }))

@@ -137,3 +137,63 @@ fn a_scheduled_event_can_collect_live_first() {
     let stored = objects(&rt, &client, "lambda-live");
     assert_eq!(stored.len(), 13, "reports, the summary and the manifest");
 }
+
+#[test]
+#[ignore = "needs the S3 test server that scripts/test.sh starts (BACKUP_AUDIT_TEST_S3)"]
+fn the_organisation_run_modes_plan_shard_and_merge_give_the_reports_of_a_run() {
+    let rt = runtime();
+    let client = s3_client(&rt, 3);
+    create_bucket(&rt, &client, "lambda-org");
+    let config = Arc::new(
+        LambdaConfig::from_env(|k| match k {
+            "BACKUP_AUDIT_SOURCE" => Some(demo()),
+            "BACKUP_AUDIT_OUT" => Some("s3://lambda-org/reports".into()),
+            "BACKUP_AUDIT_PARTS" => Some("s3://lambda-org/parts".into()),
+            _ => None,
+        })
+        .unwrap(),
+    );
+    let sinks = S3Sinks::new(client.clone(), rt.handle().clone(), config.s3.clone());
+    let invoke = |event: Value| rt.block_on(lambda::invoke(event, config.clone(), sinks.clone(), CLOCK_2030));
+    // The state machine's planner: the execution's start time is `now`.
+    let plan = invoke(json!({"mode": "plan", "now": "2026-11-24T03:00:00Z"})).unwrap();
+    assert_eq!(plan["parts"], "s3://lambda-org/parts/date=2026-11-24");
+    assert_eq!(plan["items"], json!({"Bucket": "lambda-org", "Key": "parts/date=2026-11-24/_items.json"}));
+    // The Map's ItemReader reads the items from S3; each child gets its item and the parts.
+    let items: Value =
+        serde_json::from_slice(&objects(&rt, &client, "lambda-org")["parts/date=2026-11-24/_items.json"]).unwrap();
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    for mode in ["collect", "shard"] {
+        for item in items.iter().rev() {
+            let mut event = item.clone();
+            event["mode"] = json!(mode);
+            event["parts"] = plan["parts"].clone();
+            let answer = invoke(event).unwrap();
+            assert_eq!(answer["accounts"], json!([item["accounts"]]), "{answer:#}");
+        }
+    }
+    let merged = invoke(json!({"mode": "merge", "parts": plan["parts"]})).unwrap();
+    assert_eq!(merged["status"], "complete", "{merged:#}");
+    assert_eq!(merged["plans"].as_array().unwrap().len(), 21, "{merged:#}");
+
+    // The same objects as one `run` of the demo into the same bucket layout, byte for byte:
+    // the run rewrites every report key the merge wrote with the same bytes.
+    let reports = || {
+        let mut all = objects(&rt, &client, "lambda-org");
+        all.retain(|k, _| k.starts_with("reports/") && !k.starts_with("reports/manifests/"));
+        all.retain(|k, _| !k.starts_with("reports/summaries/"));
+        all
+    };
+    let from_merge = reports();
+    assert_eq!(from_merge.len() as u64, merged["objects"].as_u64().unwrap());
+    let single = invoke(json!({"now": "2026-11-24T03:00:00Z"})).unwrap();
+    assert_eq!(single["objects"], merged["objects"]);
+    assert!(reports() == from_merge, "the merged reports differ from one run's");
+    // A merge without a shard's `_DONE.json` fails, naming the scope.
+    let bad =
+        invoke(json!({"mode": "merge", "parts": "s3://lambda-org/parts/date=2026-11-25"})).unwrap_err().to_string();
+    assert!(bad.contains("_plan.json") && bad.contains("not found"), "{bad}");
+    let bad = invoke(json!({"mode": "shard", "parts": plan["parts"]})).unwrap_err().to_string();
+    assert_eq!(bad, "event: `accounts` and `regions`: a collect or shard step needs both");
+}
