@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The test servers' and the AWS CLI script test's Python packages, pinned in one file.
-if ! .venv/bin/python -c "import moto, werkzeug" 2>/dev/null || ! .venv/bin/aws --version >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import moto, werkzeug, antlr4" 2>/dev/null || ! .venv/bin/aws --version >/dev/null 2>&1 \
+    || ! .venv/bin/cfn-lint --version >/dev/null 2>&1; then
     echo "== installing tests/requirements.txt into .venv (once)"
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt

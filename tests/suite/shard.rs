@@ -235,3 +235,39 @@ fn live_shards_collect_then_evaluate_and_merge_into_the_reports_of_run() {
     let stderr = expect(bin().args(["merge", "--parts", p, "--out"]).arg(dir.path().join("again2")), 4);
     assert!(stderr.contains("the collect step of account 222222222222 region us-east-1 has not finished"), "{stderr}");
 }
+
+#[test]
+#[ignore = "needs cfn-lint and moto in .venv, which scripts/test.sh installs"]
+fn the_deploy_templates_lint_and_the_state_machine_runs_in_moto() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join(".venv/bin");
+    let lint = std::process::Command::new(venv.join("cfn-lint"))
+        .args(["deploy/template.yaml", "deploy/member-role.yaml"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "cfn-lint: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
+    // The state machine's definition, executed by moto: each Lambda invoke runs the command of
+    // its mode; the merge step's reports are run's.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(venv.join("python"))
+        .arg(root.join("tests/deploy/state_machine.py"))
+        .args(["--bin", env!("CARGO_BIN_EXE_backup-audit"), "--estate"])
+        .arg(demo())
+        .arg("--work")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(r#""modes": ["plan", "collect", "collect", "collect", "collect", "shard""#), "{stdout}");
+    let whole = dir.path().join("run");
+    run_reports(&whole);
+    assert!(tree(&dir.path().join("merged")) == tree(&whole), "the state machine's reports differ from run's");
+}
