@@ -156,6 +156,10 @@ impl<'c> Pipeline<'c> {
         }
 
         let own: Vec<usize> = (0..estate.scopes.len()).filter(|&s| !estate.scopes[s].reference).collect();
+        let mut job_parts = Vec::new();
+        for (table, frame) in job_tables(&jobs) {
+            job_parts.extend(job_partitions(table, frame, &estate)?.into_iter().map(|(w, k, d)| (table, w, k, d)));
+        }
         for (n, &s) in own.iter().enumerate() {
             let id = estate.scopes[s].id.clone();
             // A scope written again replaces the old one: its `_DONE.json` goes first, so a
@@ -175,10 +179,8 @@ impl<'c> Pipeline<'c> {
                 });
                 Ok(())
             };
-            for (table, frame) in job_tables(&jobs) {
-                for (key, df) in job_partitions(table, frame, &id, &estate, n == 0)? {
-                    write(table, key, df)?;
-                }
+            for (table, key, df) in job_parts.iter().filter(|(_, w, _, _)| *w == s).map(|(t, _, k, d)| (t, k, d)) {
+                write(*table, key.clone(), df.clone())?;
             }
             let results: Vec<usize> =
                 (0..evaluation.results.len()).filter(|&i| evaluation.results[i].unit.scope == s).collect();
@@ -410,41 +412,47 @@ fn job_tables(jobs: &JobReportFrames) -> [(Table, &DataFrame); 3] {
     ]
 }
 
-/// A job frame cut by the jobs' own account and region: the scope's own partition (possibly
-/// empty) and, with `others` (the shard's first scope), the partitions of accounts and regions
-/// that are not scopes of the shard (organisation-wide job lists).
+/// A job frame cut by the jobs' own account and region, each partition with the scope whose
+/// `_DONE.json` lists it: a scope of the shard that listed its own jobs writes its partition
+/// (empty or not); a partition of an account and region that is not such a scope (an
+/// organisation-wide job list names member accounts) goes with the shard's first scope.
 fn job_partitions(
     table: Table,
     frame: &DataFrame,
-    id: &ScopeId,
     estate: &Estate,
-    others: bool,
-) -> Result<Vec<(String, DataFrame)>, Problem> {
+) -> Result<Vec<(usize, String, DataFrame)>, Problem> {
     let polars = |source: PolarsError| crate::parts::PartsError::Parquet { location: table.name().into(), source };
     let a = frame.column("account_id").map_err(polars)?.str().map_err(polars)?.clone();
     let r = frame.column("region").map_err(polars)?.str().map_err(polars)?.clone();
-    let own = |acct: &str, reg: &str| {
-        estate.scopes.iter().any(|s| !s.reference && s.id.account == acct && s.id.region == reg)
-    };
-    let mut keys: BTreeSet<(String, String)> = BTreeSet::new();
-    keys.insert((id.account.clone(), id.region.clone()));
-    if others {
-        for (x, y) in a.iter().zip(r.iter()) {
-            if let (Some(x), Some(y)) = (x, y)
-                && !own(x, y)
-            {
-                keys.insert((x.to_string(), y.to_string()));
-            }
+    let own: Vec<usize> = (0..estate.scopes.len()).filter(|&s| !estate.scopes[s].reference).collect();
+    let Some(&first) = own.first() else { return Ok(Vec::new()) };
+    let mut keys: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
+    for &s in own.iter().filter(|&&s| estate.has(s, job_dataset(table))) {
+        let id = &estate.scopes[s].id;
+        keys.insert((id.account.clone(), id.region.clone()), s);
+    }
+    for (x, y) in a.iter().zip(r.iter()) {
+        if let (Some(x), Some(y)) = (x, y) {
+            keys.entry((x.to_string(), y.to_string())).or_insert(first);
         }
     }
     let mut out = Vec::new();
-    for (acct, reg) in keys {
+    for ((acct, reg), writer) in keys {
         let mask: BooleanChunked =
             a.iter().zip(r.iter()).map(|(x, y)| Some(x == Some(acct.as_str()) && y == Some(reg.as_str()))).collect();
         let df = frame.filter(&mask).map_err(polars)?;
-        out.push((parts::table_key(table, &ScopeId { account: acct, region: reg }), df));
+        out.push((writer, parts::table_key(table, &ScopeId { account: acct, region: reg }), df));
     }
     Ok(out)
+}
+
+/// The job list a job table is read from.
+fn job_dataset(table: Table) -> estate::Dataset {
+    match table {
+        Table::CopyJobs => estate::Dataset::CopyJobs,
+        Table::RestoreJobs => estate::Dataset::RestoreJobs,
+        _ => estate::Dataset::BackupJobs,
+    }
 }
 
 /// A column of compliance cells.

@@ -271,3 +271,47 @@ fn the_deploy_templates_lint_and_the_state_machine_runs_in_moto() {
     run_reports(&whole);
     assert!(tree(&dir.path().join("merged")) == tree(&whole), "the state machine's reports differ from run's");
 }
+
+#[test]
+#[ignore = "needs the replay endpoint's Python packages that scripts/test.sh installs (.venv)"]
+fn organisation_wide_job_lists_shard_by_region_and_merge_into_run() {
+    // A snapshot where the management account (111111111111) listed the jobs of the whole
+    // organisation (--org-jobs): its scope in each region holds every account's jobs there.
+    let estate = super::common::demo_estate();
+    let replay = super::common::Replay::start(estate.path(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snap");
+    let mut cmd = bin();
+    cmd.args(["snapshot", "--source", "aws", "--regions", "us-east-1,eu-west-1"])
+        .args(["--accounts", "111111111111,222222222222", "--role-name", "backup-audit-reader", "--org-jobs"])
+        .arg("--out")
+        .arg(&snap);
+    expect(super::common::live_env(&mut cmd, &replay), 0);
+    let marker = std::fs::read_to_string(snap.join("snapshot.json")).unwrap();
+    assert!(marker.contains("OrganizationJobLists"), "{marker}");
+    let whole = dir.path().join("run");
+    expect(bin().args(["run", "--now", NOW, "--source"]).arg(&snap).arg("--out").arg(&whole), 0);
+    let parts = dir.path().join("parts");
+    let p = parts.to_str().unwrap();
+    expect(bin().args(["plan", "--now", NOW, "--parts", p, "--source"]).arg(&snap), 0);
+    for i in [1, 0] {
+        let which = format!("{i}/2");
+        expect(bin().args(["shard", "--now", NOW, "--parts", p, "--shard", &which, "--source"]).arg(&snap), 0);
+    }
+    // The management account's shard wrote the member account's job partitions.
+    let done: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(parts.join("_done/account=111111111111/region=eu-west-1/_DONE.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        done["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["key"] == "backup_jobs/account=222222222222/region=eu-west-1/part-0.parquet"),
+        "{done:#}"
+    );
+    let merged = dir.path().join("merged");
+    expect(bin().args(["merge", "--parts", p, "--out"]).arg(&merged), 0);
+    assert!(tree(&merged) == tree(&whole), "the organisation-wide reports differ from run's");
+}
