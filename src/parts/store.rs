@@ -11,6 +11,9 @@ use crate::reports::encode::Body;
 use crate::sinks::s3::S3Bucket;
 use crate::sinks::{LocalDir, Sink, SinkError};
 
+/// Objects fetched at once by [`PartsStore::get_many`].
+pub const FETCH_CONCURRENCY: usize = 32;
+
 /// A parts folder or S3 prefix.
 #[derive(Clone)]
 pub enum PartsStore {
@@ -71,6 +74,20 @@ impl PartsStore {
             },
             PartsStore::S3(b) => b.get(key),
         }
+    }
+
+    /// The bytes at each of `keys`, fetched [`FETCH_CONCURRENCY`] at a time (S3 latency, not
+    /// bandwidth, bounds a merge of thousands of small parts), in the order of `keys`.
+    pub fn get_many(&self, keys: &[&str]) -> Vec<Result<Option<Vec<u8>>, SinkError>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for window in keys.chunks(FETCH_CONCURRENCY) {
+            let got: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = window.iter().map(|k| scope.spawn(move || self.get(k))).collect();
+                handles.into_iter().map(|h| h.join().expect("a fetch thread does not panic")).collect()
+            });
+            out.extend(got);
+        }
+        out
     }
 
     /// Every key below `prefix`, sorted (temporary files of unfinished writes left out).

@@ -137,11 +137,13 @@ fn check(store: &PartsStore) -> Result<Parts, PartsError> {
     let mut dones = Vec::with_capacity(plan.scopes.len());
     let mut owner: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut tables: BTreeMap<Table, Vec<Partition>> = BTreeMap::new();
-    for scope in &plan.scopes {
+    let keys: Vec<String> = plan.scopes.iter().map(|s| parts::done_key(&ScopeId::from(s))).collect();
+    let fetched = store.get_many(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+    for (scope, got) in plan.scopes.iter().zip(fetched) {
         let id = ScopeId::from(scope);
         let key = parts::done_key(&id);
         let location = store.location(&key);
-        let Some(bytes) = store.get(&key)? else {
+        let Some(bytes) = got? else {
             return Err(PartsError::Missing { location, account: id.account, region: id.region });
         };
         let done: Done = parts::parse(&location, &bytes)?;
@@ -202,11 +204,13 @@ fn check(store: &PartsStore) -> Result<Parts, PartsError> {
 /// evaluated without another scope's copies.
 fn check_facts(store: &PartsStore, plan: &RunPlan, dones: &[Done]) -> Result<(), PartsError> {
     let done_of = |id: &ScopeId| dones.iter().find(|d| d.account == id.account && d.region == id.region);
-    for scope in &plan.scopes {
+    let keys: Vec<String> = plan.scopes.iter().map(|s| crate::parts::facts::collected_key(&ScopeId::from(s))).collect();
+    let fetched = store.get_many(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+    for (scope, got) in plan.scopes.iter().zip(fetched) {
         let id = ScopeId::from(scope);
         let key = crate::parts::facts::collected_key(&id);
         let location = store.location(&key);
-        let Some(bytes) = store.get(&key)? else {
+        let Some(bytes) = got? else {
             return Err(PartsError::NotCollected { location, account: id.account, region: id.region });
         };
         let collected: crate::parts::Collected = parts::parse(&location, &bytes)?;
@@ -255,10 +259,16 @@ fn check_facts(store: &PartsStore, plan: &RunPlan, dones: &[Done]) -> Result<(),
     Ok(())
 }
 
+/// Partitions' frames, fetched together, in order.
+fn load_many(store: &PartsStore, ps: &[&Partition]) -> Vec<Result<DataFrame, PartsError>> {
+    let keys: Vec<&str> = ps.iter().map(|p| p.file.key.as_str()).collect();
+    store.get_many(&keys).into_iter().zip(ps).map(|(got, p)| checked(store, p, got?)).collect()
+}
+
 /// A partition's frame, checked against its `_DONE.json` entry.
-fn load(store: &PartsStore, p: &Partition) -> Result<DataFrame, PartsError> {
+fn checked(store: &PartsStore, p: &Partition, bytes: Option<Vec<u8>>) -> Result<DataFrame, PartsError> {
     let location = store.location(&p.file.key);
-    let bytes = store.get(&p.file.key)?.ok_or_else(|| PartsError::Mismatch {
+    let bytes = bytes.ok_or_else(|| PartsError::Mismatch {
         location: location.clone(),
         message: "listed in its `_DONE.json` but not found".into(),
     })?;
@@ -294,9 +304,10 @@ fn skeleton(parts: &Parts) -> Result<Estate, PartsError> {
     let index = |account: &str, region: &str| estate.scope_index(account, region);
     let mut report_plans = Vec::new();
     let mut frameworks = Vec::new();
-    for p in parts.tables.get(&Table::ReportPlans).into_iter().flatten() {
+    let plan_parts: Vec<&Partition> = parts.tables.get(&Table::ReportPlans).into_iter().flatten().collect();
+    for (p, df) in plan_parts.iter().zip(load_many(&parts.store, &plan_parts)) {
         let Some(s) = index(&p.account, &p.region) else { continue };
-        let df = load(&parts.store, p)?;
+        let df = df?;
         let location = parts.store.location(&p.file.key);
         let json = df.column("report_plan_json").and_then(|c| c.str().cloned());
         let json = json.map_err(|source| PartsError::Parquet { location: location.clone(), source })?;
@@ -304,9 +315,10 @@ fn skeleton(parts: &Parts) -> Result<Estate, PartsError> {
             report_plans.push((s, parts::parse(&location, text.as_bytes())?));
         }
     }
-    for p in parts.tables.get(&Table::Frameworks).into_iter().flatten() {
+    let framework_parts: Vec<&Partition> = parts.tables.get(&Table::Frameworks).into_iter().flatten().collect();
+    for (p, df) in framework_parts.iter().zip(load_many(&parts.store, &framework_parts)) {
         let Some(s) = index(&p.account, &p.region) else { continue };
-        let df = load(&parts.store, p)?;
+        let df = df?;
         let location = parts.store.location(&p.file.key);
         let err = |source| PartsError::Parquet { location: location.clone(), source };
         let names = df.column("framework_name").and_then(|c| c.str().cloned()).map_err(err)?;
@@ -395,39 +407,44 @@ fn render(
         })
         .collect::<Result<_, _>>()?;
     let arns = &p.plan.report_setting.framework_arns;
-    for partition in parts.tables.get(&table).into_iter().flatten() {
-        if !(p.accounts.contains(&partition.account) && p.regions.contains(&partition.region)) {
-            continue;
-        }
-        if partition.file.rows == 0 {
-            continue;
-        }
-        let df = load(&parts.store, partition)?;
-        let polars = |source| RenderError::Polars { template: template.name.clone(), source };
-        let df = match template.kind {
-            TemplateKind::Job => reports::job_rows(p, &df)?,
-            TemplateKind::Compliance if arns.is_empty() => df,
-            TemplateKind::Compliance => {
-                let column = df.column("framework_arn").and_then(|c| c.str().cloned()).map_err(polars)?;
-                let mask: BooleanChunked =
-                    column.iter().map(|a| Some(a.is_some_and(|a| arns.iter().any(|x| x == a)))).collect();
-                df.filter(&mask).map_err(polars)?
-            }
-        };
-        for ((format, encoder, stream), fields) in streams.iter_mut().zip(&fields) {
-            let rows: Box<dyn Rows> = match fields {
-                None => Box::new(FrameRows::new(&df, template, *format, period)?),
-                Some(f) => {
-                    let columns = if table == Table::ResourceVerdicts { RESOURCE_FIELDS } else { CONTROL_FIELDS };
-                    Box::new(PartRows::new(&df, f, columns, parts.plan.now_ms).map_err(polars)?)
+    // The partitions the plan covers, fetched a window at a time and rendered in order: memory
+    // holds one window, not the organisation.
+    let covered: Vec<&Partition> = parts
+        .tables
+        .get(&table)
+        .into_iter()
+        .flatten()
+        .filter(|x| p.accounts.contains(&x.account) && p.regions.contains(&x.region) && x.file.rows > 0)
+        .collect();
+    for window in covered.chunks(crate::parts::store::FETCH_CONCURRENCY) {
+        for df in load_many(&parts.store, window) {
+            let df = df?;
+            let polars = |source| RenderError::Polars { template: template.name.clone(), source };
+            let df = match template.kind {
+                TemplateKind::Job => reports::job_rows(p, &df)?,
+                TemplateKind::Compliance if arns.is_empty() => df,
+                TemplateKind::Compliance => {
+                    let column = df.column("framework_arn").and_then(|c| c.str().cloned()).map_err(polars)?;
+                    let mask: BooleanChunked =
+                        column.iter().map(|a| Some(a.is_some_and(|a| arns.iter().any(|x| x == a)))).collect();
+                    df.filter(&mask).map_err(polars)?
                 }
             };
-            let n = rows.len();
-            let ranges: Vec<_> = (0..n).step_by(CHUNK_ROWS).map(|i| i..(i + CHUNK_ROWS).min(n)).collect();
-            let chunks =
-                ranges.into_par_iter().map(|r| encoder.chunk(rows.as_ref(), r)).collect::<Result<Vec<_>, _>>()?;
-            for c in &chunks {
-                stream.push(c);
+            for ((format, encoder, stream), fields) in streams.iter_mut().zip(&fields) {
+                let rows: Box<dyn Rows> = match fields {
+                    None => Box::new(FrameRows::new(&df, template, *format, period)?),
+                    Some(f) => {
+                        let columns = if table == Table::ResourceVerdicts { RESOURCE_FIELDS } else { CONTROL_FIELDS };
+                        Box::new(PartRows::new(&df, f, columns, parts.plan.now_ms).map_err(polars)?)
+                    }
+                };
+                let n = rows.len();
+                let ranges: Vec<_> = (0..n).step_by(CHUNK_ROWS).map(|i| i..(i + CHUNK_ROWS).min(n)).collect();
+                let chunks =
+                    ranges.into_par_iter().map(|r| encoder.chunk(rows.as_ref(), r)).collect::<Result<Vec<_>, _>>()?;
+                for c in &chunks {
+                    stream.push(c);
+                }
             }
         }
     }
