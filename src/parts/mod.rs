@@ -204,6 +204,8 @@ pub struct Done {
     pub input_bytes: u64,
     /// The facts bundles of other scopes the shard read (live runs): key and SHA-256.
     pub facts: Vec<(String, String)>,
+    /// Whether a control of this scope is NON_COMPLIANT.
+    pub non_compliant: bool,
 }
 
 /// `snapshot/_collected/…`: a scope's collect step finished; written after its snapshot and

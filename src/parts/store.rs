@@ -92,6 +92,11 @@ impl PartsStore {
 
     /// Every key below `prefix`, sorted (temporary files of unfinished writes left out).
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        Ok(self.list_sizes(prefix)?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// Every key below `prefix` with its size in bytes, sorted.
+    pub fn list_sizes(&self, prefix: &str) -> Result<Vec<(String, u64)>, SinkError> {
         match self {
             PartsStore::Local { root, .. } => {
                 let mut keys = Vec::new();
@@ -99,7 +104,7 @@ impl PartsStore {
                 keys.sort();
                 Ok(keys)
             }
-            PartsStore::S3(b) => b.list(prefix),
+            PartsStore::S3(b) => b.list_sizes(prefix),
         }
     }
 
@@ -116,7 +121,7 @@ impl PartsStore {
     }
 }
 
-fn walk(root: &Path, dir: &Path, keys: &mut Vec<String>) -> Result<(), SinkError> {
+fn walk(root: &Path, dir: &Path, keys: &mut Vec<(String, u64)>) -> Result<(), SinkError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -130,7 +135,8 @@ fn walk(root: &Path, dir: &Path, keys: &mut Vec<String>) -> Result<(), SinkError
             walk(root, &path, keys)?;
         } else if kind.is_file() && !entry.file_name().to_string_lossy().ends_with(".tmp") {
             let rel = path.strip_prefix(root).unwrap_or(&path);
-            keys.push(rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
+            let len = entry.metadata().map_err(|source| SinkError::Io { path: path.clone(), source })?.len();
+            keys.push((rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"), len));
         }
     }
     Ok(())

@@ -68,6 +68,7 @@ impl<'c> Pipeline<'c> {
                 .extend(d.warnings.iter().map(|w| format!("account {} region {}: {w}", d.account, d.region)));
         }
         outcome.problems.extend(estate.not_collected.iter().cloned().map(Problem::NotCollected));
+        outcome.non_compliant = parts.dones.iter().any(|d| d.non_compliant);
 
         let (mut planned, mut errors) =
             reports::plan::select(&estate, &cfg.report_plan_files, &cfg.report_plans, &cfg.report_plan_names)?;
@@ -192,6 +193,21 @@ fn check(store: &PartsStore) -> Result<Parts, PartsError> {
     }
     if plan.live {
         check_facts(store, &plan, &dones)?;
+    }
+    // Every file is there with the size its `_DONE.json` records, before anything is written
+    // (one listing per table; each file's SHA-256 is checked when it is read).
+    for table in parts::TABLES {
+        let sizes: BTreeMap<String, u64> = store.list_sizes(&format!("{}/", table.name()))?.into_iter().collect();
+        for p in tables.get(&table).into_iter().flatten() {
+            let message = match sizes.get(&p.file.key) {
+                None => "listed in its `_DONE.json` but not found",
+                Some(&n) if n != p.file.bytes as u64 => {
+                    "its size is not the one its `_DONE.json` records (the scope was rewritten or changed)"
+                }
+                Some(_) => continue,
+            };
+            return Err(PartsError::Mismatch { location: store.location(&p.file.key), message: message.into() });
+        }
     }
     for partitions in tables.values_mut() {
         partitions.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));

@@ -206,11 +206,20 @@ impl<'c> Pipeline<'c> {
                 not_collected: estate
                     .not_collected
                     .iter()
-                    .chain(&estate.skipped)
                     .filter(|k| k.account == id.account && k.region == id.region)
                     .map(|k| (k.dataset.command().to_string(), k.reason.clone()))
                     .collect(),
-                problems: if n == 0 { std::mem::take(&mut problems) } else { Vec::new() },
+                // As in `run`: a command the collector left out is missing evidence once a
+                // control that needs it is evaluated in this account and region.
+                problems: estate
+                    .skipped
+                    .iter()
+                    .filter(|k| k.account == id.account && k.region == id.region)
+                    .filter(|k| results.iter().any(|&i| evaluation.results[i].unit.control.needs(k.dataset)))
+                    .map(|k| ("not_collected".to_string(), k.to_string()))
+                    .chain(if n == 0 { std::mem::take(&mut problems) } else { Vec::new() })
+                    .collect(),
+                non_compliant: results.iter().any(|&i| evaluation.results[i].status == controls::Status::NonCompliant),
                 warnings: if n == 0 { std::mem::take(&mut warnings) } else { Vec::new() },
                 input_files: estate.inputs.files,
                 input_bytes: estate.inputs.bytes,

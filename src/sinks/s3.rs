@@ -404,6 +404,11 @@ impl S3Bucket {
 
     /// Every key below `prefix` (relative to the bucket's prefix), sorted.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        Ok(self.list_sizes(prefix)?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// Every key below `prefix` (relative to the bucket's prefix) with its size, sorted.
+    pub fn list_sizes(&self, prefix: &str) -> Result<Vec<(String, u64)>, SinkError> {
         self.runtime.block_on(async {
             let full = self.object_key(prefix);
             let strip = if self.prefix.is_empty() { 0 } else { self.prefix.len() + 1 };
@@ -418,9 +423,10 @@ impl S3Bucket {
                 .send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| self.error(prefix, "ListObjectsV2", e))?;
-                keys.extend(
-                    page.contents().iter().filter_map(|o| o.key()).map(|k| k[strip.min(k.len())..].to_string()),
-                );
+                keys.extend(page.contents().iter().filter_map(|o| {
+                    let k = o.key()?;
+                    Some((k[strip.min(k.len())..].to_string(), o.size().unwrap_or_default().max(0) as u64))
+                }));
             }
             keys.sort();
             Ok(keys)

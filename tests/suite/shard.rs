@@ -124,7 +124,20 @@ fn a_missing_shard_stops_the_merge_with_exit_4_naming_it() {
     bytes.push(0);
     std::fs::write(&key, bytes).unwrap();
     let stderr = expect(bin().args(["merge", "--parts", p, "--out"]).arg(&out), 4);
-    assert!(stderr.contains("region=eu-west-1/part-0.parquet") && stderr.contains("SHA-256"), "{stderr}");
+    assert!(
+        stderr.contains("region=eu-west-1/part-0.parquet: its size is not the one its `_DONE.json` records"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "a changed part is found before anything is written");
+
+    // A shard of another run (another `now`) is refused, not mixed in.
+    expect(
+        bin().args(["shard", "--now", "2026-11-25T03:00:00Z", "--parts", p, "--shard", "1/2", "--source"]).arg(demo()),
+        0,
+    );
+    let stderr = expect(bin().args(["merge", "--parts", p, "--out"]).arg(&out), 4);
+    assert!(stderr.contains("`now` is not the run's (`_plan.json`): the shard belongs to another run"), "{stderr}");
+    assert!(!out.exists());
 
     // Without a plan there is nothing to check the shards against: bad input.
     let stderr = expect(bin().args(["merge", "--parts"]).arg(dir.path().join("nothing")).arg("--out").arg(&out), 2);
