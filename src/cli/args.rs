@@ -101,22 +101,8 @@ pub struct MergeArgs {
     /// The run's parts: a folder, or `s3://bucket/prefix`.
     #[arg(value_parser = non_empty, long, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub parts: String,
-    /// Where the reports go, in the report-plan key layout: a folder, or `s3://bucket/prefix`.
-    /// Default: each report plan's own ReportDeliveryChannel bucket and prefix in S3.
-    #[arg(value_parser = non_empty, long, value_name = "DIR|s3://BUCKET/PREFIX")]
-    pub out: Option<String>,
-    /// Also run this report plan (`describe-report-plan` JSON); repeatable.
-    #[arg(long = "report-plan-file", value_name = "FILE")]
-    pub report_plan_files: Vec<PathBuf>,
-    /// Run only this report plan (repeatable; default: all).
-    #[arg(long = "report-plan", value_name = "NAME")]
-    pub report_plans: Vec<String>,
-    /// Split reports larger than this many bytes into `_1`, `_2`, … objects.
-    #[arg(long, value_name = "BYTES", default_value_t = backup_audit::DEFAULT_MAX_OBJECT_BYTES)]
-    pub max_object_bytes: usize,
-    /// Also list every object written, with its rows and bytes.
-    #[arg(long, short)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub reports: ReportsArgs,
     #[command(flatten)]
     pub s3: S3Args,
     #[command(flatten)]
@@ -295,6 +281,18 @@ pub enum WindowArg {
 pub struct RunArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub reports: ReportsArgs,
+    /// Exit with code 3 when any evaluated control is NON_COMPLIANT.
+    #[arg(long)]
+    pub fail_on_noncompliant: bool,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Which report plans run and where their reports go (`run`, `merge`).
+#[derive(Debug, Args)]
+pub struct ReportsArgs {
     /// Where the reports go, in the report-plan key layout: a folder, or `s3://bucket/prefix`.
     /// Default: each report plan's own ReportDeliveryChannel bucket and prefix in S3.
     #[arg(value_parser = non_empty, long, value_name = "DIR|s3://BUCKET/PREFIX")]
@@ -305,9 +303,6 @@ pub struct RunArgs {
     /// Run only this report plan (repeatable; default: all).
     #[arg(long = "report-plan", value_name = "NAME")]
     pub report_plans: Vec<String>,
-    /// Exit with code 3 when any evaluated control is NON_COMPLIANT.
-    #[arg(long)]
-    pub fail_on_noncompliant: bool,
     /// Split reports larger than this many bytes into `_1`, `_2`, … objects, each a complete
     /// CSV or JSON file (Audit Manager splits at 50 MB).
     #[arg(long, value_name = "BYTES", default_value_t = backup_audit::DEFAULT_MAX_OBJECT_BYTES)]
@@ -315,8 +310,6 @@ pub struct RunArgs {
     /// Also list every object written, with its rows and bytes.
     #[arg(long, short)]
     pub verbose: bool,
-    #[command(flatten)]
-    pub s3: S3Args,
 }
 
 #[derive(Debug, Args)]

@@ -40,12 +40,11 @@ pub fn job(command: Command) -> Result<Option<Job>, Failure> {
     let mut parts_rt = None;
     let (config, goal, (delivery, runtime), fail) = match command {
         Command::Run(a) => {
-            verbose = a.verbose;
+            verbose = a.reports.verbose;
             let mut config = config(&a.source)?;
-            config.report_plan_files = a.report_plan_files;
-            config.report_plan_names = a.report_plans;
-            config.max_object_bytes = a.max_object_bytes.max(1);
-            (config, Goal::Reports, delivery(a.out.as_deref(), &a.s3, &a.source.aws)?, a.fail_on_noncompliant)
+            let delivery = delivery(a.reports.out.as_deref(), &a.s3, &a.source.aws)?;
+            reports(&mut config, a.reports);
+            (config, Goal::Reports, delivery, a.fail_on_noncompliant)
         }
         Command::Report(a) => {
             let to: Delivery = if a.out == "-" { Delivery::to(Stdout) } else { Delivery::to(LocalDir::new(&a.out)) };
@@ -101,13 +100,11 @@ pub fn job(command: Command) -> Result<Option<Job>, Failure> {
             (config(&a.source)?, Goal::Shard { parts, scopes, step }, (Delivery::to(Stdout), runtime), false)
         }
         Command::Merge(a) => {
-            verbose = a.verbose;
+            verbose = a.reports.verbose;
             let (parts, parts_runtime) = parts_store(&a.parts, &a.s3, &a.aws)?;
             let mut config = Config::new(Source::Snapshot(a.parts.clone().into()));
-            config.report_plan_files = a.report_plan_files;
-            config.report_plan_names = a.report_plans;
-            config.max_object_bytes = a.max_object_bytes.max(1);
-            let (delivery, runtime) = delivery(a.out.as_deref(), &a.s3, &a.aws)?;
+            let (delivery, runtime) = delivery(a.reports.out.as_deref(), &a.s3, &a.aws)?;
+            reports(&mut config, a.reports);
             parts_rt = parts_runtime;
             (config, Goal::Merge { parts }, (delivery, runtime), false)
         }
@@ -123,6 +120,13 @@ pub fn job(command: Command) -> Result<Option<Job>, Failure> {
         _runtime: runtime,
         _parts_runtime: parts_rt,
     }))
+}
+
+/// The report plans of `run` and `merge` into the configuration.
+fn reports(config: &mut Config, a: args::ReportsArgs) {
+    config.report_plan_files = a.report_plan_files;
+    config.report_plan_names = a.report_plans;
+    config.max_object_bytes = a.max_object_bytes.max(1);
 }
 
 /// The run configuration of the source arguments.

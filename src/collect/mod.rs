@@ -376,23 +376,7 @@ pub async fn collect(
     out: &Path,
     progress: Arc<dyn Progress>,
 ) -> Result<Collected, CollectError> {
-    let retry = if opts.adaptive_retry {
-        aws_config::retry::RetryConfig::adaptive()
-    } else {
-        aws_config::retry::RetryConfig::standard()
-    };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(retry.with_max_attempts(opts.max_attempts.max(1)));
-    if let Some(p) = &opts.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(url) = &opts.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    if let Some(r) = opts.regions.first() {
-        loader = loader.region(aws_config::Region::new(r.clone()));
-    }
-    let base = loader.load().await;
+    let base = base_config(opts).await;
     let regions: Vec<String> = if opts.regions.is_empty() {
         vec![base.region().ok_or(CollectError::NoRegion)?.to_string()]
     } else {
@@ -537,11 +521,15 @@ pub async fn collect(
     })
 }
 
-/// The ACTIVE accounts of the organisation (`organizations:ListAccounts`, from the management
-/// account or a delegated administrator), sorted: what an organisation run shards over when it
-/// is given no account list.
-pub async fn organization_accounts(opts: &CollectOptions) -> Result<Vec<String>, CollectError> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+/// The caller's SDK configuration: profile, endpoint, first region and retries of `opts`.
+async fn base_config(opts: &CollectOptions) -> aws_config::SdkConfig {
+    let retry = if opts.adaptive_retry {
+        aws_config::retry::RetryConfig::adaptive()
+    } else {
+        aws_config::retry::RetryConfig::standard()
+    };
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(retry.with_max_attempts(opts.max_attempts.max(1)));
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
     }
@@ -551,7 +539,14 @@ pub async fn organization_accounts(opts: &CollectOptions) -> Result<Vec<String>,
     if let Some(r) = opts.regions.first() {
         loader = loader.region(aws_config::Region::new(r.clone()));
     }
-    let client = aws_sdk_organizations::Client::new(&loader.load().await);
+    loader.load().await
+}
+
+/// The ACTIVE accounts of the organisation (`organizations:ListAccounts`, from the management
+/// account or a delegated administrator), sorted: what an organisation run shards over when it
+/// is given no account list.
+pub async fn organization_accounts(opts: &CollectOptions) -> Result<Vec<String>, CollectError> {
+    let client = aws_sdk_organizations::Client::new(&base_config(opts).await);
     let mut accounts = BTreeSet::new();
     let mut pages = client.list_accounts().into_paginator().send();
     while let Some(page) = pages.next().await {

@@ -10,8 +10,9 @@ It speaks the wire protocols the real SDK clients use, so `backup-audit --source
   `aws-sdk-backup` crate's model (`src/operation/*.rs`, `uri_base`).
 - Resource Groups Tagging API (JSON 1.1): `GetResources`, paged by `PaginationToken`.
 - EC2 (query protocol): `DescribeInstances` (ids and states, from `describe-instances`).
-- Organizations (JSON 1.1, global): `ListParents`, from `list-parents/<child>.json` in any
-  folder; `AWSOrganizationsNotInUseException` when the estate has none.
+- Organizations (JSON 1.1, global): `ListAccounts` (the estate's account folders, one per
+  page) and `ListParents`, from `list-parents/<child>.json` in any folder;
+  `AWSOrganizationsNotInUseException` when the estate has none.
 - STS (query protocol): `GetCallerIdentity`, and `AssumeRole`, whose temporary access key is
   `ASIA<account-id>`, so later requests signed with it are served from that account's folder.
 
@@ -334,8 +335,17 @@ class Handler(BaseHTTPRequestHandler):
         return self.error(404, "ResourceNotFoundException", "no such resource: " + path)
 
     def organizations(self, payload):
-        """Organizations (JSON 1.1), global: ListParents from the estate's list-parents files."""
+        """Organizations (JSON 1.1), global: ListAccounts (the estate's account folders, all
+        ACTIVE, one per page) and ListParents from the estate's list-parents files."""
         target = self.headers.get("X-Amz-Target", "")
+        if target.endswith(".ListAccounts"):
+            accounts = sorted({a for a, _ in self.server.estate.scopes})
+            token = json.loads(payload or b"{}").get("NextToken")
+            i = int(token) if token else 0
+            body = {"Accounts": [{"Id": accounts[i], "Status": "ACTIVE", "State": "ACTIVE"}]}
+            if i + 1 < len(accounts):
+                body["NextToken"] = str(i + 1)
+            return self.reply(200, encode(body))
         if not target.endswith(".ListParents"):
             return self.error(400, "InvalidInputException", "unsupported: " + target)
         if not self.server.estate.parents:

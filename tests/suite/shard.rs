@@ -199,14 +199,21 @@ fn live_shards_collect_then_evaluate_and_merge_into_the_reports_of_run() {
     run_reports(&whole);
     let parts = dir.path().join("parts");
     let p = parts.to_str().unwrap();
+    // No --accounts: the plan lists the organisation's ACTIVE accounts (organizations:ListAccounts).
     let mut cmd = bin();
-    cmd.args(["plan", "--parts", p, "--source", "aws", "--accounts", "111111111111,222222222222"]).args([
-        "--regions",
-        "us-east-1,eu-west-1",
-        "--role-name",
-        "backup-audit-reader",
-    ]);
+    cmd.args(["plan", "--parts", p, "--source", "aws", "--regions", "us-east-1,eu-west-1"]);
     expect(super::common::live_env(&mut cmd, &replay), 0);
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(parts.join("_plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["live"], true);
+    assert_eq!(
+        plan["scopes"],
+        serde_json::json!([
+            {"account": "111111111111", "region": "eu-west-1"},
+            {"account": "111111111111", "region": "us-east-1"},
+            {"account": "222222222222", "region": "eu-west-1"},
+            {"account": "222222222222", "region": "us-east-1"},
+        ])
+    );
     let items: serde_json::Value = serde_json::from_slice(&std::fs::read(parts.join("_items.json")).unwrap()).unwrap();
     assert_eq!(items.as_array().unwrap().len(), 4, "one Map item per account and region");
     let scopes = [
