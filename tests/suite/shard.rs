@@ -61,7 +61,7 @@ fn shards_in_any_number_and_order_merge_into_the_reports_of_run() {
 }
 
 #[test]
-fn every_scope_writes_its_tables_and_done_last() {
+fn a_scope_writes_every_table_and_its_done_file() {
     let dir = tempfile::tempdir().unwrap();
     let parts = dir.path().join("parts");
     let p = parts.to_str().unwrap();
