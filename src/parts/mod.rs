@@ -231,14 +231,21 @@ pub fn parse<T: for<'de> Deserialize<'de>>(location: &str, bytes: &[u8]) -> Resu
         .map_err(|e| PartsError::Bad { location: location.to_string(), message: format!("not a valid file: {e}") })
 }
 
+/// Rows per Parquet row group, and per slice the merge reads: a window of rows, not a whole
+/// scope of a million verdicts, is ever decoded at once.
+pub const ROW_GROUP: usize = 65_536;
+
+fn writer<W: std::io::Write>(w: W) -> ParquetWriter<W> {
+    ParquetWriter::new(w)
+        .with_compression(ParquetCompression::Snappy)
+        .with_statistics(StatisticsOptions::empty())
+        .with_row_group_size(Some(ROW_GROUP))
+}
+
 /// Parquet bytes of a frame (Snappy; the same frame gives the same bytes).
 pub fn to_parquet(df: &mut DataFrame, location: &str) -> Result<Vec<u8>, PartsError> {
     let mut out = Vec::new();
-    ParquetWriter::new(&mut out)
-        .with_compression(ParquetCompression::Snappy)
-        .with_statistics(StatisticsOptions::empty())
-        .finish(df)
-        .map_err(|source| PartsError::Parquet { location: location.to_string(), source })?;
+    writer(&mut out).finish(df).map_err(|source| PartsError::Parquet { location: location.to_string(), source })?;
     Ok(out)
 }
 
@@ -247,6 +254,80 @@ pub fn from_parquet(bytes: Vec<u8>, location: &str) -> Result<DataFrame, PartsEr
     ParquetReader::new(Cursor::new(bytes))
         .finish()
         .map_err(|source| PartsError::Parquet { location: location.to_string(), source })
+}
+
+/// Rows `offset..offset + len` of the frame in Parquet `bytes` (only the row groups they lie
+/// in are decoded).
+pub fn parquet_slice(bytes: &[u8], offset: usize, len: usize, location: &str) -> Result<DataFrame, PartsError> {
+    ParquetReader::new(Cursor::new(bytes))
+        .with_slice(Some((offset, len)))
+        .finish()
+        .map_err(|source| PartsError::Parquet { location: location.to_string(), source })
+}
+
+/// A table written as its rows arrive (a scope's verdicts while the controls run), in row
+/// groups of [`ROW_GROUP`] rows, so that the rows are never all in memory as a frame.
+pub struct TableWriter {
+    buffer: SharedBuffer,
+    writer: polars::io::parquet::write::BatchedWriter<SharedBuffer>,
+    pending: Vec<DataFrame>,
+    pending_rows: usize,
+    rows: usize,
+    location: String,
+}
+
+/// The Parquet bytes a [`TableWriter`] writes, shared with it.
+#[derive(Clone, Default)]
+struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TableWriter {
+    /// A writer of frames shaped like `empty`.
+    pub fn new(empty: &DataFrame, location: &str) -> Result<TableWriter, PartsError> {
+        let buffer = SharedBuffer::default();
+        let err = |source| PartsError::Parquet { location: location.to_string(), source };
+        let writer = writer(buffer.clone()).batched(empty.schema()).map_err(err)?;
+        Ok(TableWriter { buffer, writer, pending: Vec::new(), pending_rows: 0, rows: 0, location: location.into() })
+    }
+
+    /// Appends rows; a full row group is encoded at once.
+    pub fn push(&mut self, df: DataFrame) -> Result<(), PartsError> {
+        self.pending_rows += df.height();
+        self.pending.push(df);
+        if self.pending_rows >= ROW_GROUP { self.flush() } else { Ok(()) }
+    }
+
+    fn flush(&mut self) -> Result<(), PartsError> {
+        let err = |source| PartsError::Parquet { location: self.location.clone(), source };
+        let mut frames = std::mem::take(&mut self.pending).into_iter();
+        let Some(mut df) = frames.next() else { return Ok(()) };
+        for f in frames {
+            df.vstack_mut_owned(f).map_err(err)?;
+        }
+        self.rows += df.height();
+        self.pending_rows = 0;
+        self.writer.write_batch(&df).map_err(err)
+    }
+
+    /// The Parquet bytes and the number of rows.
+    pub fn finish(mut self) -> Result<(Vec<u8>, usize), PartsError> {
+        self.flush()?;
+        let location = self.location.clone();
+        self.writer.finish().map_err(|source| PartsError::Parquet { location, source })?;
+        drop(self.writer);
+        let bytes = std::mem::take(&mut *self.buffer.0.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok((bytes, self.rows))
+    }
 }
 
 /// Lower-case hex SHA-256.

@@ -275,14 +275,34 @@ fn check_facts(store: &PartsStore, plan: &RunPlan, dones: &[Done]) -> Result<(),
     Ok(())
 }
 
-/// Partitions' frames, fetched together, in order.
+/// Partitions' frames, fetched together, in order (for the small tables).
 fn load_many(store: &PartsStore, ps: &[&Partition]) -> Vec<Result<DataFrame, PartsError>> {
+    fetch_many(store, ps)
+        .into_iter()
+        .zip(ps)
+        .map(|(bytes, p)| {
+            let location = store.location(&p.file.key);
+            let df = parts::from_parquet(bytes?, &location)?;
+            if df.height() != p.file.rows {
+                return Err(PartsError::Mismatch {
+                    location,
+                    message: format!("{} rows, but its `_DONE.json` says {}", df.height(), p.file.rows),
+                });
+            }
+            Ok(df)
+        })
+        .collect()
+}
+
+/// Partitions' Parquet bytes, fetched together, in order, each checked against its
+/// `_DONE.json` entry.
+fn fetch_many(store: &PartsStore, ps: &[&Partition]) -> Vec<Result<Vec<u8>, PartsError>> {
     let keys: Vec<&str> = ps.iter().map(|p| p.file.key.as_str()).collect();
     store.get_many(&keys).into_iter().zip(ps).map(|(got, p)| checked(store, p, got?)).collect()
 }
 
-/// A partition's frame, checked against its `_DONE.json` entry.
-fn checked(store: &PartsStore, p: &Partition, bytes: Option<Vec<u8>>) -> Result<DataFrame, PartsError> {
+/// A partition's bytes, checked against its `_DONE.json` entry.
+fn checked(store: &PartsStore, p: &Partition, bytes: Option<Vec<u8>>) -> Result<Vec<u8>, PartsError> {
     let location = store.location(&p.file.key);
     let bytes = bytes.ok_or_else(|| PartsError::Mismatch {
         location: location.clone(),
@@ -295,14 +315,7 @@ fn checked(store: &PartsStore, p: &Partition, bytes: Option<Vec<u8>>) -> Result<
                 .into(),
         });
     }
-    let df = parts::from_parquet(bytes, &location)?;
-    if df.height() != p.file.rows {
-        return Err(PartsError::Mismatch {
-            location,
-            message: format!("{} rows, but its `_DONE.json` says {}", df.height(), p.file.rows),
-        });
-    }
-    Ok(df)
+    Ok(bytes)
 }
 
 /// The estate a merge plans the reports against: every scope of the run, the report plans and
@@ -433,33 +446,40 @@ fn render(
         .filter(|x| p.accounts.contains(&x.account) && p.regions.contains(&x.region) && x.file.rows > 0)
         .collect();
     for window in covered.chunks(crate::parts::store::FETCH_CONCURRENCY) {
-        for df in load_many(&parts.store, window) {
-            let df = df?;
-            let polars = |source| RenderError::Polars { template: template.name.clone(), source };
-            let df = match template.kind {
-                TemplateKind::Job => reports::job_rows(p, &df)?,
-                TemplateKind::Compliance if arns.is_empty() => df,
-                TemplateKind::Compliance => {
-                    let column = df.column("framework_arn").and_then(|c| c.str().cloned()).map_err(polars)?;
-                    let mask: BooleanChunked =
-                        column.iter().map(|a| Some(a.is_some_and(|a| arns.iter().any(|x| x == a)))).collect();
-                    df.filter(&mask).map_err(polars)?
-                }
-            };
-            for ((format, encoder, stream), fields) in streams.iter_mut().zip(&fields) {
-                let rows: Box<dyn Rows> = match fields {
-                    None => Box::new(FrameRows::new(&df, template, *format, period)?),
-                    Some(f) => {
-                        let columns = if table == Table::ResourceVerdicts { RESOURCE_FIELDS } else { CONTROL_FIELDS };
-                        Box::new(PartRows::new(&df, f, columns, parts.plan.now_ms).map_err(polars)?)
+        for (partition, bytes) in window.iter().zip(fetch_many(&parts.store, window)) {
+            let bytes = bytes?;
+            let location = parts.store.location(&partition.file.key);
+            for offset in (0..partition.file.rows).step_by(parts::ROW_GROUP) {
+                let df = parts::parquet_slice(&bytes, offset, parts::ROW_GROUP, &location)?;
+                let polars = |source| RenderError::Polars { template: template.name.clone(), source };
+                let df = match template.kind {
+                    TemplateKind::Job => reports::job_rows(p, &df)?,
+                    TemplateKind::Compliance if arns.is_empty() => df,
+                    TemplateKind::Compliance => {
+                        let column = df.column("framework_arn").and_then(|c| c.str().cloned()).map_err(polars)?;
+                        let mask: BooleanChunked =
+                            column.iter().map(|a| Some(a.is_some_and(|a| arns.iter().any(|x| x == a)))).collect();
+                        df.filter(&mask).map_err(polars)?
                     }
                 };
-                let n = rows.len();
-                let ranges: Vec<_> = (0..n).step_by(CHUNK_ROWS).map(|i| i..(i + CHUNK_ROWS).min(n)).collect();
-                let chunks =
-                    ranges.into_par_iter().map(|r| encoder.chunk(rows.as_ref(), r)).collect::<Result<Vec<_>, _>>()?;
-                for c in &chunks {
-                    stream.push(c);
+                for ((format, encoder, stream), fields) in streams.iter_mut().zip(&fields) {
+                    let rows: Box<dyn Rows> = match fields {
+                        None => Box::new(FrameRows::new(&df, template, *format, period)?),
+                        Some(f) => {
+                            let columns =
+                                if table == Table::ResourceVerdicts { RESOURCE_FIELDS } else { CONTROL_FIELDS };
+                            Box::new(PartRows::new(&df, f, columns, parts.plan.now_ms).map_err(polars)?)
+                        }
+                    };
+                    let n = rows.len();
+                    let ranges: Vec<_> = (0..n).step_by(CHUNK_ROWS).map(|i| i..(i + CHUNK_ROWS).min(n)).collect();
+                    let chunks = ranges
+                        .into_par_iter()
+                        .map(|r| encoder.chunk(rows.as_ref(), r))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for c in &chunks {
+                        stream.push(c);
+                    }
                 }
             }
         }

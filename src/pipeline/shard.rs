@@ -14,7 +14,7 @@ use tracing::info;
 use super::{Outcome, Pipeline, Prepared, Problem, SourceInfo};
 use crate::cleanup::TemporarySnapshot;
 use crate::config::Source;
-use crate::controls::{self, ControlResult, Verdict};
+use crate::controls::{self, ControlResult, Evaluator, Unit, Verdict};
 use crate::estate::{self, Estate, ReadOptions, ScopeId};
 use crate::frames;
 use crate::parts::{self, Done, DoneFile, Item, PartsError, PartsStore, RunPlan, ScopeEntry, Table, facts};
@@ -22,6 +22,9 @@ use crate::reports::compliance_report::{self, CONTROL_FIELDS, FieldKind, RESOURC
 use crate::reports::encode::Cell;
 use crate::reports::job_report::{self, JobReportFrames};
 use crate::time::{self, Millis};
+
+/// The content type of the Parquet parts.
+const PARQUET: &str = "application/vnd.apache.parquet";
 
 /// Which accounts and regions a shard takes.
 #[derive(Debug, Clone)]
@@ -136,7 +139,60 @@ impl<'c> Pipeline<'c> {
         let specs = controls::spec::built_in()?;
         let (runs, framework_errors) =
             controls::frameworks_to_run(&estate, &cfg.framework_names, &cfg.framework_files)?;
-        let (mut evaluation, verdicts) = controls::evaluate(&estate, &runs, &specs, source.now);
+        let own: Vec<usize> = (0..estate.scopes.len()).filter(|&s| !estate.scopes[s].reference).collect();
+        // A scope written again replaces the old one: its `_DONE.json` goes first, so a merge
+        // never takes a half-rewritten scope for a finished one.
+        for &s in &own {
+            parts.delete(&parts::done_key(&estate.scopes[s].id))?;
+        }
+
+        // The controls, with each scope's verdicts written as they stream past (units come in
+        // scope order): a scope's verdicts are never all in memory.
+        let now = source.now;
+        let mut verdict_files: std::collections::BTreeMap<usize, DoneFile> = std::collections::BTreeMap::new();
+        let mut current: Option<(usize, parts::TableWriter)> = None;
+        let mut failed: Option<Problem> = None;
+        let finish = |s: usize, w: parts::TableWriter| -> Result<DoneFile, Problem> {
+            let key = parts::table_key(Table::ResourceVerdicts, &estate.scopes[s].id);
+            let (bytes, rows) = w.finish()?;
+            parts.put(&key, &bytes, PARQUET)?;
+            Ok(DoneFile {
+                table: Table::ResourceVerdicts.name().into(),
+                key,
+                rows,
+                bytes: bytes.len(),
+                sha256: parts::sha256(&bytes),
+            })
+        };
+        let mut evaluation = Evaluator::new(&estate, &runs, &specs, now).stream(
+            |_, unit, verdicts| verdict_frame(&estate, now, unit, &verdicts),
+            |_, unit, frame| {
+                if failed.is_some() {
+                    return;
+                }
+                let step = || -> Result<(), Problem> {
+                    if current.as_ref().is_none_or(|(s, _)| *s != unit.scope) {
+                        if let Some((s, w)) = current.take() {
+                            verdict_files.insert(s, finish(s, w)?);
+                        }
+                        let location =
+                            parts.location(&parts::table_key(Table::ResourceVerdicts, &estate.scopes[unit.scope].id));
+                        current = Some((unit.scope, parts::TableWriter::new(&empty_verdicts()?, &location)?));
+                    }
+                    let (_, w) = current.as_mut().expect("opened above");
+                    Ok(w.push(frame?)?)
+                };
+                if let Err(e) = step() {
+                    failed = Some(e);
+                }
+            },
+        );
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if let Some((s, w)) = current.take() {
+            verdict_files.insert(s, finish(s, w)?);
+        }
         evaluation.errors.splice(0..0, framework_errors);
 
         // What the shard met, recorded once, with its first scope.
@@ -155,46 +211,49 @@ impl<'c> Pipeline<'c> {
             );
         }
 
-        let own: Vec<usize> = (0..estate.scopes.len()).filter(|&s| !estate.scopes[s].reference).collect();
         let mut job_parts = Vec::new();
         for (table, frame) in job_tables(&jobs) {
             job_parts.extend(job_partitions(table, frame, &estate)?.into_iter().map(|(w, k, d)| (table, w, k, d)));
         }
         for (n, &s) in own.iter().enumerate() {
             let id = estate.scopes[s].id.clone();
-            // A scope written again replaces the old one: its `_DONE.json` goes first, so a
-            // merge never takes a half-rewritten scope for a finished one.
-            parts.delete(&parts::done_key(&id))?;
             let mut files = Vec::new();
-            let mut write = |table: Table, key: String, mut df: DataFrame| -> Result<(), Problem> {
+            let write = |table: Table, key: String, mut df: DataFrame| -> Result<DoneFile, Problem> {
                 let location = parts.location(&key);
                 let bytes = parts::to_parquet(&mut df, &location)?;
-                parts.put(&key, &bytes, "application/vnd.apache.parquet")?;
-                files.push(DoneFile {
+                parts.put(&key, &bytes, PARQUET)?;
+                Ok(DoneFile {
                     table: table.name().into(),
                     key,
                     rows: df.height(),
                     bytes: bytes.len(),
                     sha256: parts::sha256(&bytes),
-                });
-                Ok(())
+                })
             };
             for (table, key, df) in job_parts.iter().filter(|(_, w, _, _)| *w == s).map(|(t, _, k, d)| (t, k, d)) {
-                write(*table, key.clone(), df.clone())?;
+                files.push(write(*table, key.clone(), df.clone())?);
             }
             let results: Vec<usize> =
                 (0..evaluation.results.len()).filter(|&i| evaluation.results[i].unit.scope == s).collect();
-            let key = parts::table_key(Table::ResourceVerdicts, &id);
-            write(
-                Table::ResourceVerdicts,
-                key,
-                resource_table(&estate, source.now, &evaluation.results, &verdicts, &results)?,
-            )?;
+            files.push(match verdict_files.remove(&s) {
+                Some(file) => file,
+                None => {
+                    write(Table::ResourceVerdicts, parts::table_key(Table::ResourceVerdicts, &id), empty_verdicts()?)?
+                }
+            });
             let key = parts::table_key(Table::ControlResults, &id);
             let rs: Vec<&ControlResult> = results.iter().map(|&i| &evaluation.results[i]).collect();
-            write(Table::ControlResults, key, control_table(&estate, source.now, &rs)?)?;
-            write(Table::ReportPlans, parts::table_key(Table::ReportPlans, &id), report_plan_table(&estate, s)?)?;
-            write(Table::Frameworks, parts::table_key(Table::Frameworks, &id), framework_table(&estate, s)?)?;
+            files.push(write(Table::ControlResults, key, control_table(&estate, source.now, &rs)?)?);
+            files.push(write(
+                Table::ReportPlans,
+                parts::table_key(Table::ReportPlans, &id),
+                report_plan_table(&estate, s)?,
+            )?);
+            files.push(write(
+                Table::Frameworks,
+                parts::table_key(Table::Frameworks, &id),
+                framework_table(&estate, s)?,
+            )?);
 
             let done = Done {
                 schema: parts::SCHEMA_VERSION,
@@ -435,6 +494,11 @@ fn job_partitions(
     let r = frame.column("region").map_err(polars)?.str().map_err(polars)?.clone();
     let own: Vec<usize> = (0..estate.scopes.len()).filter(|&s| !estate.scopes[s].reference).collect();
     let Some(&first) = own.first() else { return Ok(Vec::new()) };
+    let template = crate::reports::Template::built_in(match table {
+        Table::CopyJobs => "COPY_JOB_REPORT",
+        Table::RestoreJobs => "RESTORE_JOB_REPORT",
+        _ => "BACKUP_JOB_REPORT",
+    })?;
     let mut keys: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
     for &s in own.iter().filter(|&&s| estate.has(s, job_dataset(table))) {
         let id = &estate.scopes[s].id;
@@ -449,7 +513,8 @@ fn job_partitions(
     for ((acct, reg), writer) in keys {
         let mask: BooleanChunked =
             a.iter().zip(r.iter()).map(|(x, y)| Some(x == Some(acct.as_str()) && y == Some(reg.as_str()))).collect();
-        let df = frame.filter(&mask).map_err(polars)?;
+        // In report order, so that the merge can read a partition a slice at a time.
+        let df = crate::reports::sort_for(frame.filter(&mask).map_err(polars)?, &template).map_err(polars)?;
         out.push((writer, parts::table_key(table, &ScopeId { account: acct, region: reg }), df));
     }
     Ok(out)
@@ -478,7 +543,7 @@ fn cells_column<'a>(name: &str, kind: FieldKind, cells: impl Iterator<Item = Cel
         FieldKind::Time => {
             let v: Vec<Option<i64>> = cells.map(|c| if let Cell::Int(i) = c { Some(i) } else { None }).collect();
             Column::new(name.into(), v)
-                .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
                 .expect("milliseconds cast to a datetime")
         }
     }
@@ -490,27 +555,24 @@ fn frame(columns: Vec<Column>) -> Result<DataFrame, Problem> {
     })
 }
 
-/// The `resource_verdicts` rows of `results` (indexes into `all`), in report order.
-fn resource_table(
-    estate: &Estate,
-    now: Millis,
-    all: &[ControlResult],
-    verdicts: &[Vec<Verdict>],
-    results: &[usize],
-) -> Result<DataFrame, Problem> {
-    let rows: Vec<(&ControlResult, &Verdict)> =
-        results.iter().flat_map(|&i| verdicts[i].iter().map(move |v| (&all[i], v))).collect();
+/// The `resource_verdicts` rows of some verdicts of `unit`, in report order.
+fn verdict_frame(estate: &Estate, now: Millis, unit: &Unit, verdicts: &[Verdict]) -> Result<DataFrame, Problem> {
     let columns = RESOURCE_FIELDS
         .iter()
         .map(|&(name, field, kind)| {
             cells_column(
                 name,
                 kind,
-                rows.iter().map(|(r, v)| compliance_report::resource_cell(estate, now, &r.unit, v, field)),
+                verdicts.iter().map(|v| compliance_report::resource_cell(estate, now, unit, v, field)),
             )
         })
         .collect();
     frame(columns)
+}
+
+/// A `resource_verdicts` table without rows (its schema).
+fn empty_verdicts() -> Result<DataFrame, Problem> {
+    frame(RESOURCE_FIELDS.iter().map(|&(name, _, kind)| cells_column(name, kind, std::iter::empty())).collect())
 }
 
 /// The `control_results` rows, in report order.

@@ -335,3 +335,41 @@ fn organisation_wide_job_lists_shard_by_region_and_merge_into_run() {
     expect(bin().args(["merge", "--parts", p, "--out"]).arg(&merged), 0);
     assert!(tree(&merged) == tree(&whole), "the organisation-wide reports differ from run's");
 }
+
+#[test]
+fn a_scope_larger_than_a_row_group_is_written_and_merged_a_slice_at_a_time() {
+    // 77,780 backup jobs in the window and 179,009 verdicts in one account and region: more
+    // than one Parquet row group (65,536 rows) in both tables, so the shard streams its
+    // verdicts into several row groups and the merge reads each partition in several slices.
+    let dir = tempfile::tempdir().unwrap();
+    let estate = dir.path().join("estate");
+    expect(
+        bin()
+            .args(["generate", "--now", NOW, "--accounts", "1", "--regions", "us-east-1", "--resources", "7000"])
+            .args(["--days", "2", "--backup-jobs", "150000", "--copy-jobs", "0", "--restore-jobs", "0"])
+            .args(["--recovery-points", "70000", "--frameworks", "1", "--seed", "5", "--out"])
+            .arg(&estate),
+        0,
+    );
+    let whole = dir.path().join("run");
+    expect(bin().args(["run", "--now", NOW, "--source"]).arg(&estate).arg("--out").arg(&whole), 0);
+    let parts = dir.path().join("parts");
+    let p = parts.to_str().unwrap();
+    expect(bin().args(["plan", "--now", NOW, "--parts", p, "--source"]).arg(&estate), 0);
+    expect(bin().args(["shard", "--now", NOW, "--parts", p, "--shard", "0/1", "--source"]).arg(&estate), 0);
+    let done: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(parts.join("_done/account=111111111111/region=us-east-1/_DONE.json")).unwrap(),
+    )
+    .unwrap();
+    let rows = |table: &str| {
+        done["files"].as_array().unwrap().iter().find(|f| f["table"] == table).unwrap()["rows"].as_u64().unwrap()
+    };
+    assert!(rows("backup_jobs") > 65_536 && rows("resource_verdicts") > 65_536, "{done:#}");
+    let merged = dir.path().join("merged");
+    expect(bin().args(["merge", "--parts", p, "--out"]).arg(&merged), 0);
+    let (got, want) = (tree(&merged), tree(&whole));
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (key, bytes) in &want {
+        assert!(got[key] == *bytes, "`{key}` differs from run's");
+    }
+}
