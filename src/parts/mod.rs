@@ -225,6 +225,13 @@ pub struct Collected {
     pub facts: Vec<(String, String)>,
 }
 
+/// A JSON file of the parts (`_plan.json`, `_DONE.json`, …): pretty, with a final newline.
+pub fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(value).expect("the parts' files serialise");
+    v.push(b'\n');
+    v
+}
+
 /// Parses a JSON file of the parts, naming it in the error.
 pub fn parse<T: for<'de> Deserialize<'de>>(location: &str, bytes: &[u8]) -> Result<T, PartsError> {
     serde_json::from_slice(bytes)

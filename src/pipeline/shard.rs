@@ -96,9 +96,8 @@ impl<'c> Pipeline<'c> {
             .iter()
             .map(|s| Item { accounts: s.account.clone(), regions: s.region.clone(), now: plan.now.clone() })
             .collect();
-        let json = |v: &dyn erased::Json| v.to_json();
-        parts.put(parts::ITEMS_KEY, &json(&items), "application/json")?;
-        parts.put(parts::PLAN_KEY, &json(&plan), "application/json")?;
+        parts.put(parts::ITEMS_KEY, &parts::to_json(&items), "application/json")?;
+        parts.put(parts::PLAN_KEY, &parts::to_json(&plan), "application/json")?;
         info!(scopes = entries.len(), parts = %parts.root(), "planned the organisation run");
         let mut outcome = Outcome::new(now, window, SourceInfo { live: false, location });
         outcome.parts.push(parts.location(parts::PLAN_KEY));
@@ -284,7 +283,7 @@ impl<'c> Pipeline<'c> {
                 input_bytes: estate.inputs.bytes,
                 facts: used_facts.clone(),
             };
-            let body = serde_json::to_vec_pretty(&done).expect("a Done serialises");
+            let body = parts::to_json(&done);
             parts.put(&parts::done_key(&id), &body, "application/json")?;
             outcome.parts.push(parts.location(&parts::done_key(&id)));
         }
@@ -333,7 +332,7 @@ impl<'c> Pipeline<'c> {
                 facts: written,
             };
             let key = facts::collected_key(&id);
-            parts.put(&key, &serde_json::to_vec_pretty(&done).expect("serialises"), "application/json")?;
+            parts.put(&key, &parts::to_json(&done), "application/json")?;
             outcome.parts.push(parts.location(&key));
         }
         outcome.collected = source.collected;
@@ -456,20 +455,6 @@ fn merge_markers(markers: &[String]) -> String {
         }
     }
     serde_json::Value::Object(out).to_string()
-}
-
-/// `to_json` for the plan files.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> Vec<u8>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Vec<u8> {
-            let mut v = serde_json::to_vec_pretty(self).expect("plan files serialise");
-            v.push(b'\n');
-            v
-        }
-    }
 }
 
 fn job_tables(jobs: &JobReportFrames) -> [(Table, &DataFrame); 3] {
